@@ -1,0 +1,7 @@
+DROP TABLE login_failures;
+DROP TABLE consents;
+DROP TABLE tokens;
+DROP TABLE authorization_codes;
+DROP TABLE sessions;
+DROP TABLE clients;
+DROP TABLE users;

@@ -1,0 +1,161 @@
+//! `portcullis client add | list | show | remove | rotate-secret`. Secrets are printed once.
+
+use anyhow::bail;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::open_store;
+use crate::domain::clients::NewClientSpec;
+use crate::domain::secret::{prefix, random_id, Secret};
+use crate::settings::Settings;
+use crate::store::{clients, models::Client};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client (confidential unless --public); prints its id and, once, its secret.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// A redirect URI, exactly as the client will send it (repeat for several).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A public client (no secret; must use PKCE).
+        #[arg(long)]
+        public: bool,
+        /// An allowed grant type (repeat); default: every grant the client type may use.
+        #[arg(long = "grant-type", value_name = "TYPE")]
+        grant_types: Vec<String>,
+        /// Space-separated scopes the client may ask for.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Access token lifetime for this client, overriding tokens.access_token_ttl_secs.
+        #[arg(long, value_name = "SECONDS")]
+        access_token_ttl: Option<i64>,
+        /// Refresh token lifetime for this client, overriding tokens.refresh_token_ttl_secs.
+        #[arg(long, value_name = "SECONDS")]
+        refresh_token_ttl: Option<i64>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List,
+    /// Show one client (never its secret).
+    Show { client_id: String },
+    /// Delete a client; its codes, tokens and consents stop working.
+    Remove { client_id: String },
+    /// Issue a new secret for a confidential client; the old one stops working.
+    RotateSecret {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            public,
+            grant_types,
+            scope,
+            access_token_ttl,
+            refresh_token_ttl,
+            json,
+        } => {
+            for ttl in [access_token_ttl, refresh_token_ttl].into_iter().flatten() {
+                if ttl <= 0 {
+                    bail!("token lifetimes must be positive");
+                }
+            }
+            let spec = NewClientSpec { name, redirect_uris, public, grant_types, scope }.validate()?;
+            let pool = open_store(settings).await?;
+            let secret = (!spec.public).then(|| Secret::generate(prefix::CLIENT_SECRET));
+            let client = Client {
+                client_id: random_id(),
+                secret_hash: secret.as_ref().map(|s| s.digest().as_bytes().to_vec()),
+                name: spec.name.clone(),
+                redirect_uris: serde_json::to_string(&spec.redirect_uris)?,
+                grant_types: spec.grant_types.join(" "),
+                scope: spec.scope.clone(),
+                token_endpoint_auth_method: spec.auth_method().into(),
+                registration_access_token_hash: None,
+                access_token_ttl,
+                refresh_token_ttl,
+                metadata: json!({ "client_name": spec.name }).to_string(),
+                created_at: crate::now(),
+            };
+            clients::insert(&pool, &client).await?;
+            let mut out = describe(&client);
+            if let Some(s) = &secret {
+                out["client_secret"] = json!(s.expose());
+            }
+            if json {
+                println!("{out}");
+            } else {
+                println!("client_id: {}", client.client_id);
+                if let Some(s) = &secret {
+                    println!("client_secret: {}", s.expose());
+                    println!("(the secret is shown only now; store it safely)");
+                }
+            }
+        }
+        ClientCommand::List => {
+            let pool = open_store(settings).await?;
+            println!("{:<24} {:<12} {:<30} grant types", "client_id", "type", "name");
+            for c in clients::list(&pool).await? {
+                let kind = if c.is_public() { "public" } else { "confidential" };
+                println!("{:<24} {:<12} {:<30} {}", c.client_id, kind, c.name, c.grant_types);
+            }
+        }
+        ClientCommand::Show { client_id } => {
+            let pool = open_store(settings).await?;
+            let Some(c) = clients::find(&pool, &client_id).await? else {
+                bail!("no client with id {client_id:?}");
+            };
+            println!("{}", serde_json::to_string_pretty(&describe(&c))?);
+        }
+        ClientCommand::Remove { client_id } => {
+            let pool = open_store(settings).await?;
+            if !clients::remove(&pool, &client_id).await? {
+                bail!("no client with id {client_id:?}");
+            }
+            println!("removed client {client_id}");
+        }
+        ClientCommand::RotateSecret { client_id, json } => {
+            let pool = open_store(settings).await?;
+            let secret = Secret::generate(prefix::CLIENT_SECRET);
+            if !clients::set_secret_hash(&pool, &client_id, secret.digest().as_bytes()).await? {
+                match clients::find(&pool, &client_id).await? {
+                    Some(_) => bail!("client {client_id:?} is public and has no secret"),
+                    None => bail!("no client with id {client_id:?}"),
+                }
+            }
+            if json {
+                println!("{}", json!({ "client_id": client_id, "client_secret": secret.expose() }));
+            } else {
+                println!("client_id: {client_id}");
+                println!("client_secret: {}", secret.expose());
+                println!("(the old secret no longer works; the new one is shown only now)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A client's public description (no secret material).
+fn describe(c: &Client) -> serde_json::Value {
+    json!({
+        "client_id": c.client_id,
+        "client_name": c.name,
+        "client_type": if c.is_public() { "public" } else { "confidential" },
+        "redirect_uris": c.redirect_uri_list(),
+        "grant_types": c.grant_type_list(),
+        "scope": c.scope,
+        "token_endpoint_auth_method": c.token_endpoint_auth_method,
+        "access_token_ttl": c.access_token_ttl,
+        "refresh_token_ttl": c.refresh_token_ttl,
+        "created_at": c.created_at,
+    })
+}

@@ -1,0 +1,153 @@
+//! Client registration rules shared by the CLI and (later) dynamic registration: which grant
+//! types and authentication methods exist, and which redirect URIs are acceptable.
+
+use super::scope::Scope;
+
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const GRANT_TYPES: [&str; 3] = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS];
+
+pub const AUTH_BASIC: &str = "client_secret_basic";
+pub const AUTH_POST: &str = "client_secret_post";
+pub const AUTH_NONE: &str = "none";
+
+/// A client as the operator or developer describes it, before it is stored.
+#[derive(Debug, Clone)]
+pub struct NewClientSpec {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub scope: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClientRuleError {
+    #[error("invalid redirect URI {0:?}: {1}")]
+    RedirectUri(String, &'static str),
+    #[error("{0}")]
+    Metadata(String),
+}
+
+impl NewClientSpec {
+    /// Validates and normalises: default grant types, a sorted scope, no duplicate URIs.
+    pub fn validate(mut self) -> Result<Self, ClientRuleError> {
+        let meta = |m: String| Err(ClientRuleError::Metadata(m));
+        if self.name.trim().is_empty() || self.name.len() > 255 {
+            return meta("client name must be 1 to 255 characters".into());
+        }
+        if self.grant_types.is_empty() {
+            self.grant_types = if self.public {
+                vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()]
+            } else {
+                vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into(), GRANT_CLIENT_CREDENTIALS.into()]
+            };
+        }
+        self.grant_types.sort();
+        self.grant_types.dedup();
+        for g in &self.grant_types {
+            if !GRANT_TYPES.contains(&g.as_str()) {
+                return meta(format!("unknown grant type {g:?}; use one of {}", GRANT_TYPES.join(", ")));
+            }
+        }
+        // RFC 6749 §4.4: client_credentials needs a client that can authenticate.
+        if self.public && self.grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
+            return meta("a public client cannot use the client_credentials grant".into());
+        }
+        let uses_redirects = self.grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
+        if uses_redirects && self.redirect_uris.is_empty() {
+            return meta("the authorization_code grant needs at least one redirect URI".into());
+        }
+        for uri in &self.redirect_uris {
+            check_redirect_uri(uri, self.public)?;
+        }
+        self.redirect_uris.dedup();
+        let Some(scope) = Scope::parse(&self.scope) else {
+            return meta(format!("scope {:?} has characters RFC 6749 §3.3 forbids", self.scope));
+        };
+        self.scope = scope.to_string();
+        Ok(self)
+    }
+
+    pub fn auth_method(&self) -> &'static str {
+        if self.public {
+            AUTH_NONE
+        } else {
+            AUTH_BASIC
+        }
+    }
+}
+
+/// RFC 6749 §3.1.2 (absolute, no fragment), RFC 8252 §7 (loopback http, private-use schemes
+/// for native apps), RFC 9700 §2.1 (https otherwise).
+pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), ClientRuleError> {
+    let bad = |why| Err(ClientRuleError::RedirectUri(uri.to_string(), why));
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return bad("not an absolute URI");
+    };
+    if parsed.fragment().is_some() {
+        return bad("must not contain a fragment");
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&parsed) => Ok(()),
+        "http" => bad("http is only allowed for loopback addresses (127.0.0.1, [::1], localhost)"),
+        // A private-use scheme (RFC 8252 §7.1) has a dot, like a reversed domain name.
+        s if public && s.contains('.') => Ok(()),
+        _ if public => bad("native apps must use https, loopback http or a reverse-domain scheme"),
+        _ => bad("confidential clients must use https (or http on loopback)"),
+    }
+}
+
+pub fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(uris: &[&str], public: bool) -> NewClientSpec {
+        NewClientSpec {
+            name: "App".into(),
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            public,
+            grant_types: vec![],
+            scope: "b a".into(),
+        }
+    }
+
+    #[test]
+    fn defaults_grant_types_and_sorts_scope() {
+        let s = spec(&["https://app.example/cb"], false).validate().unwrap();
+        assert_eq!(s.grant_types, ["authorization_code", "client_credentials", "refresh_token"]);
+        assert_eq!(s.scope, "a b");
+        let p = spec(&["http://127.0.0.1/cb"], true).validate().unwrap();
+        assert_eq!(p.grant_types, ["authorization_code", "refresh_token"]);
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(check_redirect_uri("https://a.example/cb", false).is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:9000/cb", false).is_ok());
+        assert!(check_redirect_uri("http://[::1]/cb", true).is_ok());
+        assert!(check_redirect_uri("http://a.example/cb", false).is_err());
+        assert!(check_redirect_uri("https://a.example/cb#x", false).is_err());
+        assert!(check_redirect_uri("com.example.app:/cb", true).is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb", false).is_err());
+        assert!(check_redirect_uri("/relative", false).is_err());
+    }
+
+    #[test]
+    fn public_clients_cannot_use_client_credentials() {
+        let mut s = spec(&["http://127.0.0.1/cb"], true);
+        s.grant_types = vec!["client_credentials".into()];
+        assert!(s.validate().is_err());
+    }
+}

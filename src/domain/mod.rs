@@ -1,0 +1,6 @@
+//! Rules with no warp and no Diesel types: secrets and hashing, passwords, scopes, URIs.
+
+pub mod clients;
+pub mod password;
+pub mod scope;
+pub mod secret;

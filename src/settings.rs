@@ -1,0 +1,337 @@
+//! Typed settings, layered: compiled defaults < `config/default.toml` < `--config FILE` <
+//! environment (`PORTCULLIS__SECTION__KEY`). Unknown keys in files are errors; unknown
+//! `PORTCULLIS__*` variables are reported so a typo does not silently do nothing.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "PORTCULLIS__";
+const DEFAULT_FILE: &str = "config/default.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub tokens: TokenSettings,
+    pub session: SessionSettings,
+    pub login: LoginSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address the HTTP listener binds; port 0 picks a free port.
+    pub bind: String,
+    /// Public base URL of this server: the `iss` value and the base of every endpoint URL.
+    pub issuer: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub auto_migrate: bool,
+    pub pool_size: usize,
+    pub connect_timeout_secs: u64,
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: DatabaseUrl("sqlite://data/portcullis.db".into()),
+            auto_migrate: true,
+            pool_size: 16,
+            connect_timeout_secs: 5,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url)
+            .field("auto_migrate", &self.auto_migrate)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .finish()
+    }
+}
+
+/// A database URL; `Debug` and `redacted()` hide the password.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("REDACTED"));
+                u.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter directive; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub code_ttl_secs: i64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            code_ttl_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    pub idle_timeout_secs: i64,
+    pub absolute_timeout_secs: i64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 12 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    /// PBKDF2-HMAC-SHA256 iterations for newly set passwords (stored in each hash).
+    pub password_hash_iterations: u32,
+    /// Failed logins allowed per username, and per client IP, within `throttle_window_secs`.
+    pub max_failures_per_user: i64,
+    pub max_failures_per_ip: i64,
+    pub throttle_window_secs: i64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            password_hash_iterations: 600_000,
+            max_failures_per_user: 5,
+            max_failures_per_ip: 50,
+            throttle_window_secs: 15 * 60,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads settings from every layer. `file` is the `--config` argument.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_from(file, Env::prefixed(ENV_PREFIX).split("__"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Self, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if Path::new(DEFAULT_FILE).is_file() {
+            figment = figment.merge(Toml::file(DEFAULT_FILE));
+        }
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(SettingsError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks the rules serde cannot express.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |m: String| Err(SettingsError::Invalid(m));
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return invalid(format!(
+                "server.bind {:?} is not an address like 127.0.0.1:8080",
+                self.server.bind
+            ));
+        }
+        match url::Url::parse(&self.server.issuer) {
+            Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.query().is_none() && u.fragment().is_none() => {}
+            _ => {
+                return invalid(format!(
+                    "server.issuer {:?} must be an http(s) URL without query or fragment (RFC 8414 §2)",
+                    self.server.issuer
+                ))
+            }
+        }
+        if let Err(e) = crate::store::Backend::of_url(self.database.url.expose()) {
+            return invalid(e.to_string());
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size must be at least 1".into());
+        }
+        for (name, v) in [
+            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
+            ("tokens.refresh_token_ttl_secs", self.tokens.refresh_token_ttl_secs),
+            ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
+            ("session.idle_timeout_secs", self.session.idle_timeout_secs),
+            ("session.absolute_timeout_secs", self.session.absolute_timeout_secs),
+        ] {
+            if v <= 0 {
+                return invalid(format!("{name} must be positive"));
+            }
+        }
+        if self.login.password_hash_iterations < 1000 {
+            return invalid("login.password_hash_iterations must be at least 1000".into());
+        }
+        Ok(())
+    }
+
+    /// The issuer without a trailing slash, for building endpoint URLs.
+    pub fn issuer(&self) -> &str {
+        self.server.issuer.trim_end_matches('/')
+    }
+
+    /// `PORTCULLIS__*` variables that name no setting.
+    pub fn unknown_env_vars() -> Vec<String> {
+        let known = known_keys();
+        std::env::vars()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with(ENV_PREFIX))
+            .filter(|k| {
+                let key = k[ENV_PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
+                !known.contains(&key)
+            })
+            .collect()
+    }
+
+    /// The effective settings as TOML, secrets redacted (`config show`).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        copy.database.url = DatabaseUrl(self.database.url.redacted());
+        toml_string(&copy)
+    }
+}
+
+fn toml_string(s: &Settings) -> String {
+    let value = serde_json::to_value(s).unwrap_or_default();
+    let mut out = String::new();
+    if let serde_json::Value::Object(sections) = value {
+        for (section, body) in sections {
+            out.push_str(&format!("[{section}]\n"));
+            if let serde_json::Value::Object(keys) = body {
+                for (k, v) in keys {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn known_keys() -> Vec<String> {
+    let value = serde_json::to_value(Settings::default()).unwrap_or_default();
+    let mut keys = Vec::new();
+    if let serde_json::Value::Object(sections) = value {
+        for (section, body) in sections {
+            if let serde_json::Value::Object(fields) = body {
+                keys.extend(fields.keys().map(|k| format!("{section}.{k}")));
+            }
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn url_debug_hides_password() {
+        let url = DatabaseUrl("mysql://app:s3cret@db:3306/auth".into());
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert!(url.redacted().contains("REDACTED"));
+    }
+
+    #[test]
+    fn known_keys_cover_sections() {
+        let keys = known_keys();
+        assert!(keys.contains(&"database.url".to_string()));
+        assert!(keys.contains(&"server.issuer".to_string()));
+    }
+}

@@ -1,0 +1,93 @@
+//! Builds the application from settings: pool, server check, migrations, listener, routes.
+//! Tests and `portcullis serve` go through the same `Application::build`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::settings::Settings;
+use crate::store::migrations::{self, Action, Outcome};
+use crate::store::{Pool, StoreError};
+use crate::web;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: Pool,
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+impl Application {
+    /// Binds the listener first, so the port is known (port 0 is fine); the issuer keeps
+    /// whatever the settings say.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let pool = Pool::build(&settings.database)?;
+        if settings.database.auto_migrate {
+            pool.check_server().await?;
+            if let Outcome::Changed(applied) =
+                migrations::run(settings.database.url.expose(), Action::RunPending).await?
+            {
+                for version in applied {
+                    tracing::info!(version, "applied migration");
+                }
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(&settings.server.bind)
+            .await
+            .map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
+        Ok(Self { listener, addr, state: Arc::new(AppState { settings, pool }) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pool(&self) -> Pool {
+        self.state.pool.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let routes = web::routes(self.state.clone());
+        warp::serve(routes).incoming(self.listener).graceful(shutdown).run().await;
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,144 @@
+//! `db dump` / `db load`: every table as one versioned JSON document, so an installation can
+//! move between backends (Django's dumpdata/loaddata). Secrets stay hashed. Rows are sorted by
+//! primary key so the same data gives the same document on either backend. `login_failures`
+//! holds only short-lived throttle counters and is not carried over.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+
+use super::models::*;
+use super::schema::*;
+use super::{Pool, StoreError, StoreResult};
+
+pub const FORMAT: &str = "portcullis-dump";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    pub format: String,
+    pub version: u32,
+    /// Newest applied migration of the source; the target must be at the same one.
+    pub schema_version: String,
+    pub tables: Tables,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tables {
+    pub users: Vec<User>,
+    pub clients: Vec<Client>,
+    pub sessions: Vec<Session>,
+    pub authorization_codes: Vec<AuthorizationCode>,
+    pub tokens: Vec<Token>,
+    pub consents: Vec<Consent>,
+}
+
+impl Tables {
+    fn row_count(&self) -> usize {
+        self.users.len()
+            + self.clients.len()
+            + self.sessions.len()
+            + self.authorization_codes.len()
+            + self.tokens.len()
+            + self.consents.len()
+    }
+
+    fn sort(&mut self) {
+        self.users.sort_by(|a, b| a.id.cmp(&b.id));
+        self.clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        self.sessions.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+        self.authorization_codes.sort_by(|a, b| a.code_hash.cmp(&b.code_hash));
+        self.tokens.sort_by(|a, b| a.token_hash.cmp(&b.token_hash));
+        self.consents.sort_by(|a, b| (&a.user_id, &a.client_id).cmp(&(&b.user_id, &b.client_id)));
+    }
+}
+
+pub async fn dump(pool: &Pool, schema_version: String) -> StoreResult<Document> {
+    let mut tables = crate::db_transaction!(pool, |conn| {
+        Ok(Tables {
+            users: users::table.select(User::as_select()).load(conn).await?,
+            clients: clients::table.select(Client::as_select()).load(conn).await?,
+            sessions: sessions::table.select(Session::as_select()).load(conn).await?,
+            authorization_codes: authorization_codes::table
+                .select(AuthorizationCode::as_select())
+                .load(conn)
+                .await?,
+            tokens: tokens::table.select(Token::as_select()).load(conn).await?,
+            consents: consents::table.select(Consent::as_select()).load(conn).await?,
+        })
+    })?;
+    tables.sort();
+    Ok(Document { format: FORMAT.into(), version: VERSION, schema_version, tables })
+}
+
+/// Inserts every row in one transaction (row by row: SQLite has no multi-row INSERT with
+/// DEFAULT, and Diesel's batch form needs it for nullable columns); refuses a target that holds any row. Returns the
+/// number of rows loaded.
+pub async fn load(pool: &Pool, doc: &Document, target_schema_version: &str) -> StoreResult<usize> {
+    if doc.format != FORMAT || doc.version != VERSION {
+        return Err(StoreError::Config(format!(
+            "not a {FORMAT} version {VERSION} document (format {:?}, version {})",
+            doc.format, doc.version
+        )));
+    }
+    if doc.schema_version != target_schema_version {
+        return Err(StoreError::Config(format!(
+            "the dump is at schema version {} but the target database is at {}; run `portcullis migrate` so both match",
+            doc.schema_version, target_schema_version
+        )));
+    }
+    if row_total(pool).await? > 0 {
+        return Err(not_empty());
+    }
+    let t = &doc.tables;
+    crate::db_transaction!(pool, |conn| {
+        // Insert first, count afterwards: SQLite's deferred transaction must write before it
+        // reads (STACK-NOTES). A non-empty target rolls everything back.
+        for row in &t.users {
+            diesel::insert_into(users::table).values(row).execute(conn).await?;
+        }
+        for row in &t.clients {
+            diesel::insert_into(clients::table).values(row).execute(conn).await?;
+        }
+        for row in &t.sessions {
+            diesel::insert_into(sessions::table).values(row).execute(conn).await?;
+        }
+        for row in &t.authorization_codes {
+            diesel::insert_into(authorization_codes::table).values(row).execute(conn).await?;
+        }
+        for row in &t.tokens {
+            diesel::insert_into(tokens::table).values(row).execute(conn).await?;
+        }
+        for row in &t.consents {
+            diesel::insert_into(consents::table).values(row).execute(conn).await?;
+        }
+        // Checked again inside the transaction in case a server started writing meanwhile.
+        let total: i64 = users::table.count().get_result::<i64>(conn).await?
+            + clients::table.count().get_result::<i64>(conn).await?
+            + sessions::table.count().get_result::<i64>(conn).await?
+            + authorization_codes::table.count().get_result::<i64>(conn).await?
+            + tokens::table.count().get_result::<i64>(conn).await?
+            + consents::table.count().get_result::<i64>(conn).await?;
+        if total as usize != t.row_count() {
+            return Err(not_empty());
+        }
+        Ok(t.row_count())
+    })
+}
+
+fn not_empty() -> StoreError {
+    StoreError::Config("the target database is not empty; load only into a freshly migrated database".into())
+}
+
+async fn row_total(pool: &Pool) -> StoreResult<i64> {
+    crate::db_run!(pool, |conn| {
+        Ok(users::table.count().get_result::<i64>(conn).await?
+            + clients::table.count().get_result::<i64>(conn).await?
+            + sessions::table.count().get_result::<i64>(conn).await?
+            + authorization_codes::table.count().get_result::<i64>(conn).await?
+            + tokens::table.count().get_result::<i64>(conn).await?
+            + consents::table.count().get_result::<i64>(conn).await?)
+    })
+}

@@ -1,0 +1,304 @@
+//! The only place that speaks Diesel. Two backends, chosen by URL scheme, each behind a deadpool
+//! pool; `db_run!` writes a query once and type-checks it per backend (vaultwarden's idea).
+//! Functions take a connection so callers can compose them inside one transaction.
+
+pub mod clients;
+pub mod dump;
+pub mod migrations;
+pub mod models;
+pub mod schema;
+pub mod users;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_async::pooled_connection::deadpool::Pool as DeadPool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
+
+use crate::settings::DatabaseSettings;
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub type MysqlConn = AsyncMysqlConnection;
+
+/// Oldest MariaDB we support: 10.5 is the first with the JSON and `IF NOT EXISTS` forms we use.
+const MIN_MARIADB: (u32, u32) = (10, 5);
+
+/// The per-connection SQLite settings (STACK-NOTES): WAL so readers never block the writer,
+/// a busy timeout instead of instant "database is locked", and enforced foreign keys.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+/// Strict mode turns silent truncation into errors, on every connection whatever the server default.
+const MYSQL_SESSION_INIT: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,\
+     NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl StoreError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for StoreError {
+    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which database a URL names. Never decided by trying to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(PathBuf),
+    Mysql(String),
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> StoreResult<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() || path == ":memory:" {
+                return Err(StoreError::Config(
+                    "database.url sqlite:// needs a file path (an in-memory database cannot be shared by a pool)".into(),
+                ));
+            }
+            Ok(Backend::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            let url = url.replacen("mariadb://", "mysql://", 1);
+            url::Url::parse(&url)
+                .map_err(|e| StoreError::Config(format!("database.url is not a valid mysql:// URL: {e}")))?;
+            Ok(Backend::Mysql(url))
+        } else {
+            let scheme = url.split("://").next().unwrap_or(url);
+            Err(StoreError::Config(format!(
+                "database.url scheme {scheme:?} is not supported; use sqlite://PATH or mysql://USER:PASS@HOST:PORT/DB"
+            )))
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Mysql(_) => "mysql",
+        }
+    }
+}
+
+/// A pool of connections to one of the two backends.
+#[derive(Clone)]
+pub enum Pool {
+    Sqlite(DeadPool<SqliteConn>),
+    Mysql(DeadPool<MysqlConn>),
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$pool` is; the
+/// body is compiled once per backend.
+#[macro_export]
+macro_rules! db_run {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        match $pool {
+            $crate::store::Pool::Sqlite(p) => {
+                #[allow(unused_mut)]
+                let mut $conn = p.get().await.map_err($crate::store::StoreError::from)?;
+                #[allow(unused_mut)]
+                let $conn: &mut $crate::store::SqliteConn = &mut *$conn;
+                $body
+            }
+            $crate::store::Pool::Mysql(p) => {
+                #[allow(unused_mut)]
+                let mut $conn = p.get().await.map_err($crate::store::StoreError::from)?;
+                #[allow(unused_mut)]
+                let $conn: &mut $crate::store::MysqlConn = &mut *$conn;
+                $body
+            }
+        }
+    };
+}
+
+/// Like `db_run!`, inside a transaction. SQLite transactions start deferred, so write first in
+/// a read-then-write body (STACK-NOTES: BUSY_SNAPSHOT); every write here is conditional anyway.
+#[macro_export]
+macro_rules! db_transaction {
+    ($pool:expr, |$conn:ident| $body:expr) => {{
+        use diesel_async::AsyncConnection as _;
+        $crate::db_run!($pool, |c| {
+            c.transaction::<_, $crate::store::StoreError, _>(async |$conn| $body).await
+        })
+    }};
+}
+
+impl Pool {
+    /// Builds the pool. Connections are made lazily; `check` proves the database answers.
+    pub fn build(settings: &DatabaseSettings) -> StoreResult<Self> {
+        let backend = Backend::of_url(settings.url.expose())?;
+        let connect_timeout = Duration::from_secs(settings.connect_timeout_secs);
+        let acquire_timeout = Duration::from_secs(settings.acquire_timeout_secs);
+        let timeouts = deadpool::managed::Timeouts {
+            wait: Some(acquire_timeout),
+            create: Some(connect_timeout),
+            recycle: Some(connect_timeout),
+        };
+        let build_err = |e: deadpool::managed::BuildError| StoreError::Config(e.to_string());
+        match backend {
+            Backend::Sqlite(path) => {
+                prepare_sqlite_file(&path)?;
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.custom_setup = Box::new(|url| Box::pin(establish_sqlite(url.to_string())));
+                let manager = AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
+                let pool = DeadPool::builder(manager)
+                    .max_size(settings.pool_size)
+                    .timeouts(timeouts)
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()
+                    .map_err(build_err)?;
+                Ok(Pool::Sqlite(pool))
+            }
+            Backend::Mysql(url) => {
+                let mut config = ManagerConfig::<MysqlConn>::default();
+                config.custom_setup =
+                    Box::new(move |url| Box::pin(establish_mysql(url.to_string(), connect_timeout)));
+                // Verified recycling pings before reuse, so a connection killed by a server
+                // restart is replaced instead of failing one request.
+                config.recycling_method = RecyclingMethod::Verified;
+                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+                let pool = DeadPool::builder(manager)
+                    .max_size(settings.pool_size)
+                    .timeouts(timeouts)
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()
+                    .map_err(build_err)?;
+                Ok(Pool::Mysql(pool))
+            }
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Mysql(_) => "mysql",
+        }
+    }
+
+    /// One round trip: is the database answering?
+    pub async fn ping(&self) -> StoreResult<()> {
+        db_run!(self, |conn| {
+            diesel::sql_query("SELECT 1").execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    /// Refuses a MariaDB/MySQL server we do not support, with a message that says how to fix it.
+    pub async fn check_server(&self) -> StoreResult<()> {
+        let Pool::Mysql(p) = self else { return Ok(()) };
+        let mut conn = p.get().await?;
+        let info: ServerInfo = diesel::sql_query(
+            "SELECT VERSION() AS version, @@character_set_database AS charset, DATABASE() AS db",
+        )
+        .get_result(&mut *conn)
+        .await?;
+        check_server_info(&info).map_err(StoreError::Config)
+    }
+}
+
+#[derive(diesel::QueryableByName, Debug)]
+pub struct ServerInfo {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub version: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub charset: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub db: Option<String>,
+}
+
+/// The startup check's rule, separate from I/O so it can be tested with any version string.
+pub fn check_server_info(info: &ServerInfo) -> Result<(), String> {
+    let db = info.db.as_deref().unwrap_or("(none)");
+    let is_mariadb = info.version.to_ascii_lowercase().contains("mariadb");
+    let mut parts = info.version.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let major: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let supported = if is_mariadb { (major, minor) >= MIN_MARIADB } else { major >= 8 };
+    if !supported {
+        return Err(format!(
+            "database server version {} is not supported: Portcullis needs MariaDB {}.{} or newer (or MySQL 8); upgrade the server",
+            info.version, MIN_MARIADB.0, MIN_MARIADB.1
+        ));
+    }
+    if info.charset != "utf8mb4" {
+        return Err(format!(
+            "database `{db}` has default character set {}, Portcullis needs utf8mb4; run `ALTER DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin` (or create it with `portcullis db init`)",
+            info.charset
+        ));
+    }
+    Ok(())
+}
+
+/// Creates the folder of a SQLite file; the file itself is created by the first connection.
+fn prepare_sqlite_file(path: &std::path::Path) -> StoreResult<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Config(format!("cannot create database folder {}: {e}", dir.display()))
+        })?;
+    }
+    Ok(())
+}
+
+pub(crate) fn establish_sqlite_sync(path: &str) -> diesel::ConnectionResult<SqliteConnection> {
+    let mut conn = SqliteConnection::establish(path)?;
+    conn.batch_execute(SQLITE_PRAGMAS)
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+    let conn = tokio::task::spawn_blocking(move || establish_sqlite_sync(&path))
+        .await
+        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
+    Ok(SyncConnectionWrapper::new(conn))
+}
+
+/// Connects with strict SQL mode and the options diesel-async's own `establish` sets, bounded by
+/// the connect timeout so an unreachable server fails fast.
+pub(crate) async fn establish_mysql(url: String, timeout: Duration) -> diesel::ConnectionResult<MysqlConn> {
+    let bad = |m: String| diesel::ConnectionError::BadConnection(m);
+    let opts = mysql_async::Opts::from_url(&url)
+        .map_err(|e| diesel::ConnectionError::InvalidConnectionUrl(e.to_string()))?;
+    let builder = mysql_async::OptsBuilder::from_opts(opts)
+        .init(vec![MYSQL_SESSION_INIT.to_string()])
+        .stmt_cache_size(0)
+        .client_found_rows(true);
+    let conn = tokio::time::timeout(timeout, mysql_async::Conn::new(builder))
+        .await
+        .map_err(|_| bad(format!("connecting took longer than {}s", timeout.as_secs())))?
+        .map_err(|e| bad(e.to_string()))?;
+    AsyncMysqlConnection::try_from(conn).await
+}
+
+/// A single connection outside the pool (admin commands: `db init`).
+pub async fn connect_mysql(url: &str, timeout: Duration) -> StoreResult<MysqlConn> {
+    establish_mysql(url.to_string(), timeout)
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}

@@ -1,0 +1,106 @@
+// Portable Diesel schema for both backends: only Text, BigInt, Bool, Binary and Nullable, so one
+// definition matches migrations/mysql and migrations/sqlite (where VARCHAR/BINARY(32) vs
+// TEXT/BLOB differ only in storage).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    clients (client_id) {
+        client_id -> Text,
+        secret_hash -> Nullable<Binary>,
+        name -> Text,
+        redirect_uris -> Text,
+        grant_types -> Text,
+        scope -> Text,
+        token_endpoint_auth_method -> Text,
+        registration_access_token_hash -> Nullable<Binary>,
+        access_token_ttl -> Nullable<BigInt>,
+        refresh_token_ttl -> Nullable<BigInt>,
+        metadata -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Binary,
+        user_id -> Text,
+        csrf_secret -> Binary,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Binary,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        redirect_uri_explicit -> Bool,
+        scope -> Text,
+        code_challenge -> Nullable<Text>,
+        code_challenge_method -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        family_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tokens (token_hash) {
+        token_hash -> Binary,
+        kind -> Text,
+        client_id -> Text,
+        user_id -> Nullable<Text>,
+        scope -> Text,
+        family_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        subject -> Text,
+        failed_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(authorization_codes -> clients (client_id));
+diesel::joinable!(tokens -> clients (client_id));
+diesel::joinable!(consents -> clients (client_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    clients,
+    sessions,
+    authorization_codes,
+    tokens,
+    consents,
+    login_failures,
+);

@@ -1,0 +1,100 @@
+//! One error type for every handler and its one mapping to HTTP. Internal causes are logged,
+//! never sent.
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Rejection, Reply};
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the database is unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("not found")]
+    NotFound,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unavailable(_) => "temporarily_unavailable",
+            ApiError::Internal(_) => "server_error",
+            ApiError::BadRequest(_) => "invalid_request",
+            ApiError::NotFound => "not_found",
+        }
+    }
+}
+
+impl Reply for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            _ => {}
+        }
+        let mut r = json_error(self.status(), self.code(), &self.to_string());
+        if matches!(self, ApiError::Unavailable(_)) {
+            r.headers_mut()
+                .insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from_static("5"));
+        }
+        r
+    }
+}
+
+/// `{"error": code, "error_description": text}` with a status: the shape of every JSON error.
+pub fn json_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let body = serde_json::json!({ "error": code, "error_description": description });
+    let mut r = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+    r.headers_mut()
+        .insert(warp::http::header::CACHE_CONTROL, warp::http::HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Turns warp's rejections (no route, wrong method, bad body) into the same JSON shape.
+pub async fn recover(err: Rejection) -> Result<Response, Rejection> {
+    use warp::reject;
+    let (status, code, text) = if err.is_not_found() {
+        (StatusCode::NOT_FOUND, "not_found", "no such endpoint".to_string())
+    } else if err.find::<reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed".to_string())
+    } else if err.find::<reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body too large".to_string())
+    } else if err.find::<reject::LengthRequired>().is_some() {
+        (StatusCode::LENGTH_REQUIRED, "invalid_request", "Content-Length required".to_string())
+    } else if let Some(e) = err.find::<reject::UnsupportedMediaType>() {
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", e.to_string())
+    } else if let Some(e) = err.find::<reject::InvalidQuery>() {
+        (StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+    } else if let Some(e) = err.find::<reject::MissingHeader>() {
+        (StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+    } else if let Some(e) = err.find::<reject::InvalidHeader>() {
+        (StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+    } else {
+        tracing::debug!(?err, "unhandled rejection");
+        (StatusCode::BAD_REQUEST, "invalid_request", "bad request".to_string())
+    };
+    Ok(json_error(status, code, &text))
+}
