@@ -193,7 +193,13 @@ pub enum SettingsError {
 impl Settings {
     /// Loads settings from every layer. `file` is the `--config` argument.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
-        Self::load_from(file, Env::prefixed(ENV_PREFIX).split("__"))
+        // Only variables that name a setting are read; the others are reported by
+        // `unknown_env_vars` instead of failing `deny_unknown_fields`.
+        let known = known_keys();
+        let env = Env::prefixed(ENV_PREFIX)
+            .split("__")
+            .filter(move |k| known.contains(&k.as_str().to_ascii_lowercase()));
+        Self::load_from(file, env)
     }
 
     fn load_from(file: Option<&Path>, env: Env) -> Result<Self, SettingsError> {
@@ -225,13 +231,14 @@ impl Settings {
             ));
         }
         match url::Url::parse(&self.server.issuer) {
-            Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.query().is_none() && u.fragment().is_none() => {}
-            _ => {
-                return invalid(format!(
-                    "server.issuer {:?} must be an http(s) URL without query or fragment (RFC 8414 §2)",
-                    self.server.issuer
-                ))
-            }
+            Ok(u)
+                if (u.scheme() == "https" || u.scheme() == "http")
+                    && u.query().is_none()
+                    && u.fragment().is_none() => {}
+            _ => return invalid(format!(
+                "server.issuer {:?} must be an http(s) URL without query or fragment (RFC 8414 §2)",
+                self.server.issuer
+            )),
         }
         if let Err(e) = crate::store::Backend::of_url(self.database.url.expose()) {
             return invalid(e.to_string());
@@ -240,11 +247,20 @@ impl Settings {
             return invalid("database.pool_size must be at least 1".into());
         }
         for (name, v) in [
-            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
-            ("tokens.refresh_token_ttl_secs", self.tokens.refresh_token_ttl_secs),
+            (
+                "tokens.access_token_ttl_secs",
+                self.tokens.access_token_ttl_secs,
+            ),
+            (
+                "tokens.refresh_token_ttl_secs",
+                self.tokens.refresh_token_ttl_secs,
+            ),
             ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
             ("session.idle_timeout_secs", self.session.idle_timeout_secs),
-            ("session.absolute_timeout_secs", self.session.absolute_timeout_secs),
+            (
+                "session.absolute_timeout_secs",
+                self.session.absolute_timeout_secs,
+            ),
         ] {
             if v <= 0 {
                 return invalid(format!("{name} must be positive"));
@@ -268,7 +284,9 @@ impl Settings {
             .map(|(k, _)| k)
             .filter(|k| k.starts_with(ENV_PREFIX))
             .filter(|k| {
-                let key = k[ENV_PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
+                let key = k[ENV_PREFIX.len()..]
+                    .to_ascii_lowercase()
+                    .replace("__", ".");
                 !known.contains(&key)
             })
             .collect()

@@ -31,9 +31,20 @@ pub enum StartupError {
 }
 
 impl Application {
-    /// Binds the listener first, so the port is known (port 0 is fine); the issuer keeps
-    /// whatever the settings say.
+    /// Binds `server.bind` and builds the application.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listener = tokio::net::TcpListener::bind(&settings.server.bind)
+            .await
+            .map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Builds on a listener bound by the caller: tests bind port 0 first, then set the issuer
+    /// from the real port.
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: tokio::net::TcpListener,
+    ) -> Result<Self, StartupError> {
         let pool = Pool::build(&settings.database)?;
         if settings.database.auto_migrate {
             pool.check_server().await?;
@@ -45,13 +56,14 @@ impl Application {
                 }
             }
         }
-        let listener = tokio::net::TcpListener::bind(&settings.server.bind)
-            .await
-            .map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
         let addr = listener
             .local_addr()
             .map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
-        Ok(Self { listener, addr, state: Arc::new(AppState { settings, pool }) })
+        Ok(Self {
+            listener,
+            addr,
+            state: Arc::new(AppState { settings, pool }),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -65,7 +77,11 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let routes = web::routes(self.state.clone());
-        warp::serve(routes).incoming(self.listener).graceful(shutdown).run().await;
+        warp::serve(routes)
+            .incoming(self.listener)
+            .graceful(shutdown)
+            .run()
+            .await;
     }
 }
 

@@ -69,7 +69,14 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
                     bail!("token lifetimes must be positive");
                 }
             }
-            let spec = NewClientSpec { name, redirect_uris, public, grant_types, scope }.validate()?;
+            let spec = NewClientSpec {
+                name,
+                redirect_uris,
+                public,
+                grant_types,
+                scope,
+            }
+            .validate()?;
             let pool = open_store(settings).await?;
             let secret = (!spec.public).then(|| Secret::generate(prefix::CLIENT_SECRET));
             let client = Client {
@@ -103,10 +110,20 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
         }
         ClientCommand::List => {
             let pool = open_store(settings).await?;
-            println!("{:<24} {:<12} {:<30} grant types", "client_id", "type", "name");
+            println!(
+                "{:<24} {:<12} {:<30} grant types",
+                "client_id", "type", "name"
+            );
             for c in clients::list(&pool).await? {
-                let kind = if c.is_public() { "public" } else { "confidential" };
-                println!("{:<24} {:<12} {:<30} {}", c.client_id, kind, c.name, c.grant_types);
+                let kind = if c.is_public() {
+                    "public"
+                } else {
+                    "confidential"
+                };
+                println!(
+                    "{:<24} {:<12} {:<30} {}",
+                    c.client_id, kind, c.name, c.grant_types
+                );
             }
         }
         ClientCommand::Show { client_id } => {
@@ -133,7 +150,10 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
                 }
             }
             if json {
-                println!("{}", json!({ "client_id": client_id, "client_secret": secret.expose() }));
+                println!(
+                    "{}",
+                    json!({ "client_id": client_id, "client_secret": secret.expose() })
+                );
             } else {
                 println!("client_id: {client_id}");
                 println!("client_secret: {}", secret.expose());

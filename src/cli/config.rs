@@ -19,7 +19,10 @@ pub fn run(settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<()> {
             for var in Settings::unknown_env_vars() {
                 println!("warning: {var} names no setting and is ignored");
             }
-            println!("configuration OK (database: {})", settings.database.url.redacted());
+            println!(
+                "configuration OK (database: {})",
+                settings.database.url.redacted()
+            );
         }
         ConfigCommand::Show => print!("{}", settings.to_redacted_toml()),
     }

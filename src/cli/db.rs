@@ -44,8 +44,18 @@ pub enum DbCommand {
 
 pub async fn run(settings: &Settings, cmd: DbCommand) -> anyhow::Result<()> {
     match cmd {
-        DbCommand::Init { admin_url, database, user, user_host, password_stdin } => {
-            let password = if password_stdin { Some(read_password(true, "Password")?) } else { None };
+        DbCommand::Init {
+            admin_url,
+            database,
+            user,
+            user_host,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                Some(read_password(true, "Password")?)
+            } else {
+                None
+            };
             init(settings, &admin_url, &database, &user, &user_host, password).await
         }
         DbCommand::Dump { output } => {
@@ -54,7 +64,8 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> anyhow::Result<()> {
             let text = serde_json::to_string_pretty(&doc)? + "\n";
             match output {
                 Some(path) => {
-                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
                     eprintln!("wrote {}", path.display());
                 }
                 None => print!("{text}"),
@@ -62,8 +73,10 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> anyhow::Result<()> {
             Ok(())
         }
         DbCommand::Load { file } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let doc: Document = serde_json::from_str(&text).with_context(|| format!("{} is not a Portcullis dump", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let doc: Document = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a Portcullis dump", file.display()))?;
             let pool = open_store(settings).await?;
             let n = dump::load(&pool, &doc, &schema_version(settings).await?).await?;
             println!("loaded {n} rows");
@@ -74,10 +87,17 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> anyhow::Result<()> {
 
 /// The newest applied migration, which dump documents record.
 async fn schema_version(settings: &Settings) -> anyhow::Result<String> {
-    let Outcome::Status(list) = migrations::run(settings.database.url.expose(), Action::Status).await? else {
+    let Outcome::Status(list) =
+        migrations::run(settings.database.url.expose(), Action::Status).await?
+    else {
         bail!("unexpected migration outcome");
     };
-    Ok(list.into_iter().filter(|m| m.applied).map(|m| m.version).max().unwrap_or_default())
+    Ok(list
+        .into_iter()
+        .filter(|m| m.applied)
+        .map(|m| m.version)
+        .max()
+        .unwrap_or_default())
 }
 
 #[derive(QueryableByName)]
@@ -99,7 +119,12 @@ async fn init(
     };
     check_identifier("database", database)?;
     check_identifier("user", user)?;
-    if host.is_empty() || host.len() > 255 || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-_%:".contains(c)) {
+    if host.is_empty()
+        || host.len() > 255
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_%:".contains(c))
+    {
         bail!("--user-host {host:?} is not a host name, address or '%'");
     }
     let timeout = Duration::from_secs(settings.database.connect_timeout_secs);
@@ -111,12 +136,13 @@ async fn init(
     .await
     .context("cannot create the database")?;
 
-    let existing: Count = diesel::sql_query("SELECT COUNT(*) AS n FROM mysql.user WHERE User = ? AND Host = ?")
-        .bind::<diesel::sql_types::Text, _>(user)
-        .bind::<diesel::sql_types::Text, _>(host)
-        .get_result(&mut conn)
-        .await
-        .context("cannot read mysql.user (does the admin account have rights to it?)")?;
+    let existing: Count =
+        diesel::sql_query("SELECT COUNT(*) AS n FROM mysql.user WHERE User = ? AND Host = ?")
+            .bind::<diesel::sql_types::Text, _>(user)
+            .bind::<diesel::sql_types::Text, _>(host)
+            .get_result(&mut conn)
+            .await
+            .context("cannot read mysql.user (does the admin account have rights to it?)")?;
     let user_exists = existing.n > 0;
 
     // A run on an existing account keeps its password unless a new one is given, so a second
@@ -127,14 +153,23 @@ async fn init(
         None => (Some(random_b64(24)), true),
     };
     if let Some(p) = &password {
-        let verb = if user_exists { "ALTER USER" } else { "CREATE USER" };
-        conn.batch_execute(&format!("{verb} '{user}'@'{host}' IDENTIFIED BY '{}'", sql_string(p)))
-            .await
-            .context("cannot create the user")?;
-    }
-    conn.batch_execute(&format!("GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{host}'"))
+        let verb = if user_exists {
+            "ALTER USER"
+        } else {
+            "CREATE USER"
+        };
+        conn.batch_execute(&format!(
+            "{verb} '{user}'@'{host}' IDENTIFIED BY '{}'",
+            sql_string(p)
+        ))
         .await
-        .context("cannot grant privileges")?;
+        .context("cannot create the user")?;
+    }
+    conn.batch_execute(&format!(
+        "GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{host}'"
+    ))
+    .await
+    .context("cannot grant privileges")?;
 
     let admin = url::Url::parse(&admin_url)?;
     let mut app_url = url::Url::parse("mysql://placeholder/")?;
@@ -147,7 +182,9 @@ async fn init(
             app_url.set_password(Some(p)).ok();
             app_url.to_string()
         }
-        None => app_url.to_string().replacen(&format!("{user}@"), &format!("{user}:PASSWORD@"), 1),
+        None => app_url
+            .to_string()
+            .replacen(&format!("{user}@"), &format!("{user}:PASSWORD@"), 1),
     };
     println!("database `{database}` and user '{user}'@'{host}' are ready");
     if generated {
@@ -162,7 +199,10 @@ async fn init(
 
 /// Database and user names go into DDL, which takes no bind parameters: allow only a safe set.
 fn check_identifier(what: &str, name: &str) -> anyhow::Result<()> {
-    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if name.is_empty()
+        || name.len() > 64
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         bail!("the {what} name {name:?} must be 1 to 64 letters, digits or underscores");
     }
     Ok(())

@@ -49,7 +49,12 @@ pub async fn run(settings: &Settings, cmd: MigrateCommand) -> anyhow::Result<()>
         }
         Outcome::Status(list) => {
             for m in list {
-                println!("{} {}", if m.applied { "applied" } else { "pending" }, m.version);
+                println!(
+                    "{} {} {}",
+                    if m.applied { "applied" } else { "pending" },
+                    m.version,
+                    m.name
+                );
             }
         }
     }

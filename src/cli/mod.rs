@@ -18,7 +18,11 @@ use crate::settings::Settings;
 use crate::store::Pool;
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "An OAuth 2.0 authorization server")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An OAuth 2.0 authorization server"
+)]
 pub struct Cli {
     /// A TOML settings file, read after config/default.toml and before PORTCULLIS__* variables.
     #[arg(long, global = true, value_name = "FILE")]
@@ -68,13 +72,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn open_store(settings: &Settings) -> anyhow::Result<Pool> {
     let pool = Pool::build(&settings.database)?;
     pool.check_server().await?;
-    let status = crate::store::migrations::run(settings.database.url.expose(), crate::store::migrations::Action::Status).await?;
+    let status = crate::store::migrations::run(
+        settings.database.url.expose(),
+        crate::store::migrations::Action::Status,
+    )
+    .await?;
     if let crate::store::migrations::Outcome::Status(list) = status {
         if list.iter().any(|m| !m.applied) {
             if settings.database.auto_migrate {
-                crate::store::migrations::run(settings.database.url.expose(), crate::store::migrations::Action::RunPending).await?;
+                crate::store::migrations::run(
+                    settings.database.url.expose(),
+                    crate::store::migrations::Action::RunPending,
+                )
+                .await?;
             } else {
-                anyhow::bail!("the database schema is not up to date; run `portcullis migrate run` first");
+                anyhow::bail!(
+                    "the database schema is not up to date; run `portcullis migrate run` first"
+                );
             }
         }
     }
@@ -85,11 +99,16 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Pool> {
 fn read_password(from_stdin: bool, what: &str) -> anyhow::Result<String> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("cannot read standard input")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read standard input")?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_string());
     }
-    let first = rpassword::prompt_password(format!("{what}: ")).context("cannot read the password from the terminal (use --password-stdin)")?;
-    let second = rpassword::prompt_password(format!("{what} (again): ")).context("cannot read the password")?;
+    let first = rpassword::prompt_password(format!("{what}: "))
+        .context("cannot read the password from the terminal (use --password-stdin)")?;
+    let second = rpassword::prompt_password(format!("{what} (again): "))
+        .context("cannot read the password")?;
     if first != second {
         anyhow::bail!("the two passwords differ");
     }

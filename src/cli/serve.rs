@@ -7,7 +7,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let issuer = settings.issuer().to_string();
     let backend = crate::store::Backend::of_url(settings.database.url.expose())?;
     let app = Application::build(settings).await?;
-    println!("Portcullis serving on http://{} (issuer {issuer}, {} database)", app.local_addr(), backend.name());
+    println!(
+        "Portcullis serving on http://{} (issuer {issuer}, {} database)",
+        app.local_addr(),
+        backend.name()
+    );
     tracing::info!(addr = %app.local_addr(), %issuer, "listening");
     app.run_until(shutdown_signal()).await;
     Ok(())

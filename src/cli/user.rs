@@ -33,7 +33,10 @@ pub enum UserCommand {
 pub async fn run(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
     let iterations = settings.login.password_hash_iterations;
     match cmd {
-        UserCommand::Add { username, password_stdin } => {
+        UserCommand::Add {
+            username,
+            password_stdin,
+        } => {
             check_username(&username)?;
             let pool = open_store(settings).await?;
             if users::find_by_username(&pool, &username).await?.is_some() {
@@ -61,7 +64,10 @@ pub async fn run(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
                 println!("{:<24} {:<32} {status}", u.id, u.username);
             }
         }
-        UserCommand::SetPassword { username, password_stdin } => {
+        UserCommand::SetPassword {
+            username,
+            password_stdin,
+        } => {
             let pool = open_store(settings).await?;
             if users::find_by_username(&pool, &username).await?.is_none() {
                 bail!("no user named {username:?}");

@@ -6,7 +6,11 @@ use super::scope::Scope;
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
-pub const GRANT_TYPES: [&str; 3] = [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS];
+pub const GRANT_TYPES: [&str; 3] = [
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_REFRESH_TOKEN,
+    GRANT_CLIENT_CREDENTIALS,
+];
 
 pub const AUTH_BASIC: &str = "client_secret_basic";
 pub const AUTH_POST: &str = "client_secret_post";
@@ -41,21 +45,36 @@ impl NewClientSpec {
             self.grant_types = if self.public {
                 vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()]
             } else {
-                vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into(), GRANT_CLIENT_CREDENTIALS.into()]
+                vec![
+                    GRANT_AUTHORIZATION_CODE.into(),
+                    GRANT_REFRESH_TOKEN.into(),
+                    GRANT_CLIENT_CREDENTIALS.into(),
+                ]
             };
         }
         self.grant_types.sort();
         self.grant_types.dedup();
         for g in &self.grant_types {
             if !GRANT_TYPES.contains(&g.as_str()) {
-                return meta(format!("unknown grant type {g:?}; use one of {}", GRANT_TYPES.join(", ")));
+                return meta(format!(
+                    "unknown grant type {g:?}; use one of {}",
+                    GRANT_TYPES.join(", ")
+                ));
             }
         }
         // RFC 6749 §4.4: client_credentials needs a client that can authenticate.
-        if self.public && self.grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
+        if self.public
+            && self
+                .grant_types
+                .iter()
+                .any(|g| g == GRANT_CLIENT_CREDENTIALS)
+        {
             return meta("a public client cannot use the client_credentials grant".into());
         }
-        let uses_redirects = self.grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
+        let uses_redirects = self
+            .grant_types
+            .iter()
+            .any(|g| g == GRANT_AUTHORIZATION_CODE);
         if uses_redirects && self.redirect_uris.is_empty() {
             return meta("the authorization_code grant needs at least one redirect URI".into());
         }
@@ -64,7 +83,10 @@ impl NewClientSpec {
         }
         self.redirect_uris.dedup();
         let Some(scope) = Scope::parse(&self.scope) else {
-            return meta(format!("scope {:?} has characters RFC 6749 §3.3 forbids", self.scope));
+            return meta(format!(
+                "scope {:?} has characters RFC 6749 §3.3 forbids",
+                self.scope
+            ));
         };
         self.scope = scope.to_string();
         Ok(self)
@@ -126,7 +148,10 @@ mod tests {
     #[test]
     fn defaults_grant_types_and_sorts_scope() {
         let s = spec(&["https://app.example/cb"], false).validate().unwrap();
-        assert_eq!(s.grant_types, ["authorization_code", "client_credentials", "refresh_token"]);
+        assert_eq!(
+            s.grant_types,
+            ["authorization_code", "client_credentials", "refresh_token"]
+        );
         assert_eq!(s.scope, "a b");
         let p = spec(&["http://127.0.0.1/cb"], true).validate().unwrap();
         assert_eq!(p.grant_types, ["authorization_code", "refresh_token"]);

@@ -89,7 +89,13 @@ pub fn iterations_of(stored: &str) -> u32 {
 
 fn parse(stored: &str) -> Option<(NonZeroU32, Vec<u8>, Vec<u8>)> {
     let mut parts = stored.split('$');
-    let (empty, tag, iter, salt, hash) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (empty, tag, iter, salt, hash) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     if !empty.is_empty() || tag != TAG || parts.next().is_some() {
         return None;
     }
@@ -128,7 +134,10 @@ mod tests {
     #[test]
     fn validation() {
         assert_eq!(validate(&Password::new("")), Err(PasswordError::Empty));
-        assert_eq!(validate(&Password::new("a".repeat(1025))), Err(PasswordError::TooLong));
+        assert_eq!(
+            validate(&Password::new("a".repeat(1025))),
+            Err(PasswordError::TooLong)
+        );
         assert!(validate(&Password::new("ok")).is_ok());
     }
 }

@@ -49,9 +49,11 @@ impl Tables {
         self.users.sort_by(|a, b| a.id.cmp(&b.id));
         self.clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         self.sessions.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
-        self.authorization_codes.sort_by(|a, b| a.code_hash.cmp(&b.code_hash));
+        self.authorization_codes
+            .sort_by(|a, b| a.code_hash.cmp(&b.code_hash));
         self.tokens.sort_by(|a, b| a.token_hash.cmp(&b.token_hash));
-        self.consents.sort_by(|a, b| (&a.user_id, &a.client_id).cmp(&(&b.user_id, &b.client_id)));
+        self.consents
+            .sort_by(|a, b| (&a.user_id, &a.client_id).cmp(&(&b.user_id, &b.client_id)));
     }
 }
 
@@ -59,18 +61,32 @@ pub async fn dump(pool: &Pool, schema_version: String) -> StoreResult<Document> 
     let mut tables = crate::db_transaction!(pool, |conn| {
         Ok(Tables {
             users: users::table.select(User::as_select()).load(conn).await?,
-            clients: clients::table.select(Client::as_select()).load(conn).await?,
-            sessions: sessions::table.select(Session::as_select()).load(conn).await?,
+            clients: clients::table
+                .select(Client::as_select())
+                .load(conn)
+                .await?,
+            sessions: sessions::table
+                .select(Session::as_select())
+                .load(conn)
+                .await?,
             authorization_codes: authorization_codes::table
                 .select(AuthorizationCode::as_select())
                 .load(conn)
                 .await?,
             tokens: tokens::table.select(Token::as_select()).load(conn).await?,
-            consents: consents::table.select(Consent::as_select()).load(conn).await?,
+            consents: consents::table
+                .select(Consent::as_select())
+                .load(conn)
+                .await?,
         })
     })?;
     tables.sort();
-    Ok(Document { format: FORMAT.into(), version: VERSION, schema_version, tables })
+    Ok(Document {
+        format: FORMAT.into(),
+        version: VERSION,
+        schema_version,
+        tables,
+    })
 }
 
 /// Inserts every row in one transaction (row by row: SQLite has no multi-row INSERT with
@@ -97,28 +113,49 @@ pub async fn load(pool: &Pool, doc: &Document, target_schema_version: &str) -> S
         // Insert first, count afterwards: SQLite's deferred transaction must write before it
         // reads (STACK-NOTES). A non-empty target rolls everything back.
         for row in &t.users {
-            diesel::insert_into(users::table).values(row).execute(conn).await?;
+            diesel::insert_into(users::table)
+                .values(row)
+                .execute(conn)
+                .await?;
         }
         for row in &t.clients {
-            diesel::insert_into(clients::table).values(row).execute(conn).await?;
+            diesel::insert_into(clients::table)
+                .values(row)
+                .execute(conn)
+                .await?;
         }
         for row in &t.sessions {
-            diesel::insert_into(sessions::table).values(row).execute(conn).await?;
+            diesel::insert_into(sessions::table)
+                .values(row)
+                .execute(conn)
+                .await?;
         }
         for row in &t.authorization_codes {
-            diesel::insert_into(authorization_codes::table).values(row).execute(conn).await?;
+            diesel::insert_into(authorization_codes::table)
+                .values(row)
+                .execute(conn)
+                .await?;
         }
         for row in &t.tokens {
-            diesel::insert_into(tokens::table).values(row).execute(conn).await?;
+            diesel::insert_into(tokens::table)
+                .values(row)
+                .execute(conn)
+                .await?;
         }
         for row in &t.consents {
-            diesel::insert_into(consents::table).values(row).execute(conn).await?;
+            diesel::insert_into(consents::table)
+                .values(row)
+                .execute(conn)
+                .await?;
         }
         // Checked again inside the transaction in case a server started writing meanwhile.
         let total: i64 = users::table.count().get_result::<i64>(conn).await?
             + clients::table.count().get_result::<i64>(conn).await?
             + sessions::table.count().get_result::<i64>(conn).await?
-            + authorization_codes::table.count().get_result::<i64>(conn).await?
+            + authorization_codes::table
+                .count()
+                .get_result::<i64>(conn)
+                .await?
             + tokens::table.count().get_result::<i64>(conn).await?
             + consents::table.count().get_result::<i64>(conn).await?;
         if total as usize != t.row_count() {
@@ -129,7 +166,9 @@ pub async fn load(pool: &Pool, doc: &Document, target_schema_version: &str) -> S
 }
 
 fn not_empty() -> StoreError {
-    StoreError::Config("the target database is not empty; load only into a freshly migrated database".into())
+    StoreError::Config(
+        "the target database is not empty; load only into a freshly migrated database".into(),
+    )
 }
 
 async fn row_total(pool: &Pool) -> StoreResult<i64> {
@@ -137,7 +176,10 @@ async fn row_total(pool: &Pool) -> StoreResult<i64> {
         Ok(users::table.count().get_result::<i64>(conn).await?
             + clients::table.count().get_result::<i64>(conn).await?
             + sessions::table.count().get_result::<i64>(conn).await?
-            + authorization_codes::table.count().get_result::<i64>(conn).await?
+            + authorization_codes::table
+                .count()
+                .get_result::<i64>(conn)
+                .await?
             + tokens::table.count().get_result::<i64>(conn).await?
             + consents::table.count().get_result::<i64>(conn).await?)
     })

@@ -15,6 +15,8 @@ pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationStatus {
     pub version: String,
+    /// The folder name, e.g. `2026-11-26-000001_initial_schema`.
+    pub name: String,
     pub applied: bool,
 }
 
@@ -56,36 +58,69 @@ pub async fn run(url: &str, action: Action) -> StoreResult<Outcome> {
     .map_err(|e| StoreError::Migration(e.to_string()))?
 }
 
-fn apply<DB, C>(conn: &mut C, source: fn() -> EmbeddedMigrations, action: Action) -> StoreResult<Outcome>
+fn apply<DB, C>(
+    conn: &mut C,
+    source: fn() -> EmbeddedMigrations,
+    action: Action,
+) -> StoreResult<Outcome>
 where
     DB: diesel::backend::Backend,
     C: MigrationHarness<DB>,
     EmbeddedMigrations: MigrationSource<DB>,
 {
     let err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
-    let versions = |v: Vec<diesel::migration::MigrationVersion<'_>>| v.into_iter().map(|v| v.to_string()).collect();
+    let versions = |v: Vec<diesel::migration::MigrationVersion<'_>>| {
+        v.into_iter().map(|v| v.to_string()).collect()
+    };
+    if matches!(
+        action,
+        Action::RevertLast | Action::Redo | Action::RevertAll
+    ) && conn.applied_migrations().map_err(err)?.is_empty()
+    {
+        return Err(StoreError::Migration("no migration is applied".into()));
+    }
     match action {
-        Action::RunPending => Ok(Outcome::Changed(versions(conn.run_pending_migrations(source()).map_err(err)?))),
-        Action::RevertLast => Ok(Outcome::Changed(vec![conn.revert_last_migration(source()).map_err(err)?.to_string()])),
-        Action::RevertAll => Ok(Outcome::Changed(versions(conn.revert_all_migrations(source()).map_err(err)?))),
+        Action::RunPending => Ok(Outcome::Changed(versions(
+            conn.run_pending_migrations(source()).map_err(err)?,
+        ))),
+        Action::RevertLast => Ok(Outcome::Changed(vec![conn
+            .revert_last_migration(source())
+            .map_err(err)?
+            .to_string()])),
+        Action::RevertAll => Ok(Outcome::Changed(versions(
+            conn.revert_all_migrations(source()).map_err(err)?,
+        ))),
         Action::Redo => {
-            let reverted = conn.revert_last_migration(source()).map_err(err)?.to_string();
+            let reverted = conn
+                .revert_last_migration(source())
+                .map_err(err)?
+                .to_string();
             conn.run_pending_migrations(source()).map_err(err)?;
             Ok(Outcome::Changed(vec![reverted]))
         }
         Action::RevertTo(target) => {
             let all = status(conn, source)?;
             if !all.iter().any(|m| m.version == target && m.applied) {
-                return Err(StoreError::Migration(format!("migration {target} is not applied")));
+                return Err(StoreError::Migration(format!(
+                    "migration {target} is not applied"
+                )));
             }
             let mut reverted = Vec::new();
             loop {
                 let applied = conn.applied_migrations().map_err(err)?;
-                let newest = applied.iter().map(|v| v.to_string()).max().unwrap_or_default();
+                let newest = applied
+                    .iter()
+                    .map(|v| v.to_string())
+                    .max()
+                    .unwrap_or_default();
                 if newest == target || newest.is_empty() {
                     break;
                 }
-                reverted.push(conn.revert_last_migration(source()).map_err(err)?.to_string());
+                reverted.push(
+                    conn.revert_last_migration(source())
+                        .map_err(err)?
+                        .to_string(),
+                );
             }
             Ok(Outcome::Changed(reverted))
         }
@@ -93,20 +128,32 @@ where
     }
 }
 
-fn status<DB, C>(conn: &mut C, source: fn() -> EmbeddedMigrations) -> StoreResult<Vec<MigrationStatus>>
+fn status<DB, C>(
+    conn: &mut C,
+    source: fn() -> EmbeddedMigrations,
+) -> StoreResult<Vec<MigrationStatus>>
 where
     DB: diesel::backend::Backend,
     C: MigrationHarness<DB>,
     EmbeddedMigrations: MigrationSource<DB>,
 {
     let err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
-    let applied: Vec<String> = conn.applied_migrations().map_err(err)?.iter().map(|v| v.to_string()).collect();
+    let applied: Vec<String> = conn
+        .applied_migrations()
+        .map_err(err)?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
     let embedded: Vec<Box<dyn Migration<DB>>> = source().migrations().map_err(err)?;
     Ok(embedded
         .iter()
         .map(|m| {
             let version = m.name().version().to_string();
-            MigrationStatus { applied: applied.contains(&version), version }
+            MigrationStatus {
+                applied: applied.contains(&version),
+                version,
+                name: m.name().to_string(),
+            }
         })
         .collect())
 }
@@ -121,5 +168,8 @@ pub fn embedded_names() -> (Vec<String>, Vec<String>) {
             .map(|ms| ms.iter().map(|m| m.name().to_string()).collect())
             .unwrap_or_default()
     }
-    (names::<diesel::mysql::Mysql>(MYSQL), names::<diesel::sqlite::Sqlite>(SQLITE))
+    (
+        names::<diesel::mysql::Mysql>(MYSQL),
+        names::<diesel::sqlite::Sqlite>(SQLITE),
+    )
 }

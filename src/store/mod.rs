@@ -16,7 +16,9 @@ use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_async::pooled_connection::deadpool::Pool as DeadPool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 
@@ -63,7 +65,14 @@ impl StoreError {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for StoreError {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        StoreError::Unavailable(e.to_string())
+        let text = e.to_string();
+        // MySQL error 1049: the URL names a database that is not there.
+        if text.contains("(1049)") {
+            return StoreError::Unavailable(format!(
+                "{text}; create it with `portcullis db init` or CREATE DATABASE ... CHARACTER SET utf8mb4"
+            ));
+        }
+        StoreError::Unavailable(text)
     }
 }
 
@@ -87,8 +96,9 @@ impl Backend {
             Ok(Backend::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
             let url = url.replacen("mariadb://", "mysql://", 1);
-            url::Url::parse(&url)
-                .map_err(|e| StoreError::Config(format!("database.url is not a valid mysql:// URL: {e}")))?;
+            url::Url::parse(&url).map_err(|e| {
+                StoreError::Config(format!("database.url is not a valid mysql:// URL: {e}"))
+            })?;
             Ok(Backend::Mysql(url))
         } else {
             let scheme = url.split("://").next().unwrap_or(url);
@@ -144,7 +154,8 @@ macro_rules! db_transaction {
     ($pool:expr, |$conn:ident| $body:expr) => {{
         use diesel_async::AsyncConnection as _;
         $crate::db_run!($pool, |c| {
-            c.transaction::<_, $crate::store::StoreError, _>(async |$conn| $body).await
+            c.transaction::<_, $crate::store::StoreError, _>(async |$conn| $body)
+                .await
         })
     }};
 }
@@ -166,7 +177,8 @@ impl Pool {
                 prepare_sqlite_file(&path)?;
                 let mut config = ManagerConfig::<SqliteConn>::default();
                 config.custom_setup = Box::new(|url| Box::pin(establish_sqlite(url.to_string())));
-                let manager = AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
+                let manager =
+                    AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
                 let pool = DeadPool::builder(manager)
                     .max_size(settings.pool_size)
                     .timeouts(timeouts)
@@ -177,8 +189,9 @@ impl Pool {
             }
             Backend::Mysql(url) => {
                 let mut config = ManagerConfig::<MysqlConn>::default();
-                config.custom_setup =
-                    Box::new(move |url| Box::pin(establish_mysql(url.to_string(), connect_timeout)));
+                config.custom_setup = Box::new(move |url| {
+                    Box::pin(establish_mysql(url.to_string(), connect_timeout))
+                });
                 // Verified recycling pings before reuse, so a connection killed by a server
                 // restart is replaced instead of failing one request.
                 config.recycling_method = RecyclingMethod::Verified;
@@ -236,10 +249,17 @@ pub struct ServerInfo {
 pub fn check_server_info(info: &ServerInfo) -> Result<(), String> {
     let db = info.db.as_deref().unwrap_or("(none)");
     let is_mariadb = info.version.to_ascii_lowercase().contains("mariadb");
-    let mut parts = info.version.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let mut parts = info
+        .version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
     let major: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let minor: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let supported = if is_mariadb { (major, minor) >= MIN_MARIADB } else { major >= 8 };
+    let supported = if is_mariadb {
+        (major, minor) >= MIN_MARIADB
+    } else {
+        major >= 8
+    };
     if !supported {
         return Err(format!(
             "database server version {} is not supported: Portcullis needs MariaDB {}.{} or newer (or MySQL 8); upgrade the server",
@@ -259,7 +279,10 @@ pub fn check_server_info(info: &ServerInfo) -> Result<(), String> {
 fn prepare_sqlite_file(path: &std::path::Path) -> StoreResult<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Config(format!("cannot create database folder {}: {e}", dir.display()))
+            StoreError::Config(format!(
+                "cannot create database folder {}: {e}",
+                dir.display()
+            ))
         })?;
     }
     Ok(())
@@ -281,7 +304,10 @@ async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> 
 
 /// Connects with strict SQL mode and the options diesel-async's own `establish` sets, bounded by
 /// the connect timeout so an unreachable server fails fast.
-pub(crate) async fn establish_mysql(url: String, timeout: Duration) -> diesel::ConnectionResult<MysqlConn> {
+pub(crate) async fn establish_mysql(
+    url: String,
+    timeout: Duration,
+) -> diesel::ConnectionResult<MysqlConn> {
     let bad = |m: String| diesel::ConnectionError::BadConnection(m);
     let opts = mysql_async::Opts::from_url(&url)
         .map_err(|e| diesel::ConnectionError::InvalidConnectionUrl(e.to_string()))?;
@@ -291,7 +317,12 @@ pub(crate) async fn establish_mysql(url: String, timeout: Duration) -> diesel::C
         .client_found_rows(true);
     let conn = tokio::time::timeout(timeout, mysql_async::Conn::new(builder))
         .await
-        .map_err(|_| bad(format!("connecting took longer than {}s", timeout.as_secs())))?
+        .map_err(|_| {
+            bad(format!(
+                "connecting took longer than {}s",
+                timeout.as_secs()
+            ))
+        })?
         .map_err(|e| bad(e.to_string()))?;
     AsyncMysqlConnection::try_from(conn).await
 }

@@ -76,7 +76,10 @@ impl Client {
     }
 
     pub fn grant_type_list(&self) -> Vec<&str> {
-        self.grant_types.split(' ').filter(|s| !s.is_empty()).collect()
+        self.grant_types
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 
     pub fn is_public(&self) -> bool {

@@ -10,7 +10,10 @@ use crate::db_run;
 
 pub async fn insert(pool: &Pool, user: &User) -> StoreResult<()> {
     db_run!(pool, |conn| {
-        diesel::insert_into(users::table).values(user).execute(conn).await?;
+        diesel::insert_into(users::table)
+            .values(user)
+            .execute(conn)
+            .await?;
         Ok(())
     })
 }
@@ -28,13 +31,22 @@ pub async fn find_by_username(pool: &Pool, username: &str) -> StoreResult<Option
 
 pub async fn find_by_id(pool: &Pool, id: &str) -> StoreResult<Option<User>> {
     db_run!(pool, |conn| {
-        Ok(users::table.find(id).select(User::as_select()).first(conn).await.optional()?)
+        Ok(users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()?)
     })
 }
 
 pub async fn list(pool: &Pool) -> StoreResult<Vec<User>> {
     db_run!(pool, |conn| {
-        Ok(users::table.order(users::username.asc()).select(User::as_select()).load(conn).await?)
+        Ok(users::table
+            .order(users::username.asc())
+            .select(User::as_select())
+            .load(conn)
+            .await?)
     })
 }
 
@@ -57,7 +69,9 @@ pub async fn disable(pool: &Pool, username: &str) -> StoreResult<bool> {
             .set(users::disabled.eq(true))
             .execute(conn)
             .await?;
-        let ids = users::table.filter(users::username.eq(username)).select(users::id);
+        let ids = users::table
+            .filter(users::username.eq(username))
+            .select(users::id);
         diesel::delete(sessions::table.filter(sessions::user_id.eq_any(ids)))
             .execute(conn)
             .await?;

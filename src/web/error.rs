@@ -57,8 +57,10 @@ impl Reply for ApiError {
         }
         let mut r = json_error(self.status(), self.code(), &self.to_string());
         if matches!(self, ApiError::Unavailable(_)) {
-            r.headers_mut()
-                .insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from_static("5"));
+            r.headers_mut().insert(
+                warp::http::header::RETRY_AFTER,
+                warp::http::HeaderValue::from_static("5"),
+            );
         }
         r
     }
@@ -68,8 +70,10 @@ impl Reply for ApiError {
 pub fn json_error(status: StatusCode, code: &str, description: &str) -> Response {
     let body = serde_json::json!({ "error": code, "error_description": description });
     let mut r = warp::reply::with_status(warp::reply::json(&body), status).into_response();
-    r.headers_mut()
-        .insert(warp::http::header::CACHE_CONTROL, warp::http::HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        warp::http::header::CACHE_CONTROL,
+        warp::http::HeaderValue::from_static("no-store"),
+    );
     r
 }
 
@@ -77,15 +81,35 @@ pub fn json_error(status: StatusCode, code: &str, description: &str) -> Response
 pub async fn recover(err: Rejection) -> Result<Response, Rejection> {
     use warp::reject;
     let (status, code, text) = if err.is_not_found() {
-        (StatusCode::NOT_FOUND, "not_found", "no such endpoint".to_string())
+        (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint".to_string(),
+        )
     } else if err.find::<reject::MethodNotAllowed>().is_some() {
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed".to_string())
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed".to_string(),
+        )
     } else if err.find::<reject::PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body too large".to_string())
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "request body too large".to_string(),
+        )
     } else if err.find::<reject::LengthRequired>().is_some() {
-        (StatusCode::LENGTH_REQUIRED, "invalid_request", "Content-Length required".to_string())
+        (
+            StatusCode::LENGTH_REQUIRED,
+            "invalid_request",
+            "Content-Length required".to_string(),
+        )
     } else if let Some(e) = err.find::<reject::UnsupportedMediaType>() {
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", e.to_string())
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            e.to_string(),
+        )
     } else if let Some(e) = err.find::<reject::InvalidQuery>() {
         (StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
     } else if let Some(e) = err.find::<reject::MissingHeader>() {
@@ -94,7 +118,11 @@ pub async fn recover(err: Rejection) -> Result<Response, Rejection> {
         (StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
     } else {
         tracing::debug!(?err, "unhandled rejection");
-        (StatusCode::BAD_REQUEST, "invalid_request", "bad request".to_string())
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "bad request".to_string(),
+        )
     };
     Ok(json_error(status, code, &text))
 }

@@ -31,7 +31,8 @@ async fn readyz(state: Arc<AppState>) -> Result<Response, ApiError> {
         }))
         .into_response()),
         Ok(Err(e)) => Err(ApiError::Unavailable(e.to_string())),
-        Err(_) => Err(ApiError::Unavailable("database did not answer in time".into())),
+        Err(_) => Err(ApiError::Unavailable(
+            "database did not answer in time".into(),
+        )),
     }
 }
-

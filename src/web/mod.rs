@@ -42,7 +42,9 @@ where
 }
 
 /// The state, for handlers.
-pub fn with_state(state: Arc<AppState>) -> impl Filter<Extract = (Arc<AppState>,), Error = std::convert::Infallible> + Clone {
+pub fn with_state(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Arc<AppState>,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
 
@@ -57,7 +59,8 @@ fn with_security_headers(mut r: Response) -> Response {
     ];
     let h = r.headers_mut();
     for (name, value) in HEADERS {
-        h.entry(HeaderName::from_static(name)).or_insert(HeaderValue::from_static(value));
+        h.entry(HeaderName::from_static(name))
+            .or_insert(HeaderValue::from_static(value));
     }
     r
 }

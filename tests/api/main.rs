@@ -1,0 +1,12 @@
+//! The integration suite: one binary, the real server on port 0, a fresh database per test.
+//! SQLite by default; set PORTCULLIS_TEST_DATABASE_URL=mysql://root@127.0.0.1:3306 to run the
+//! same tests against MariaDB (a new database per test, dropped afterwards).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod cli;
+mod health;
+mod helpers;
+mod migrations;
+mod resilience;
+mod settings;

@@ -1,0 +1,251 @@
+//! The database going away, and clients going away: requests fail fast with 503 and recover;
+//! a client that disconnects mid-request never poisons a pooled connection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::helpers::{mysql_base_url, spawn_app, spawn_app_on, spawn_app_with, TestDb};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_disconnect_mid_request_do_not_poison_the_pool() {
+    let app = spawn_app_with(|s| s.database.pool_size = 2).await;
+    // 300 requests abandoned right after they are sent, at several points of the round trip.
+    let mut tasks = Vec::new();
+    for i in 0..300u64 {
+        let addr = app.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            if i % 3 == 1 {
+                tokio::task::yield_now().await;
+            } else if i % 3 == 2 {
+                tokio::time::sleep(Duration::from_micros(200 * (i % 7))).await;
+            }
+            // Reset, not a graceful close: the server sees the peer vanish. A zero linger
+            // never blocks on drop, which is what the deprecation warns about.
+            #[allow(deprecated)]
+            s.set_linger(Some(Duration::ZERO)).ok();
+            drop(s);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Every later request must succeed.
+    for _ in 0..60 {
+        let r = app.get("/readyz").await;
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    }
+}
+
+/// A TCP proxy in front of MariaDB that the test can cut and restore.
+struct Proxy {
+    port: u16,
+    cut: Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, _) = tokio::sync::watch::channel(false);
+        let cut = Arc::new(tx);
+        let task = tokio::spawn(Self::serve(listener, target, cut.clone()));
+        Proxy { port, cut, task }
+    }
+
+    async fn serve(
+        listener: TcpListener,
+        target: std::net::SocketAddr,
+        cut: Arc<tokio::sync::watch::Sender<bool>>,
+    ) {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let mut down = cut.subscribe();
+            if *down.borrow() {
+                drop(inbound);
+                continue;
+            }
+            tokio::spawn(async move {
+                let Ok(mut outbound) = TcpStream::connect(target).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = down.wait_for(|d| *d) => {}
+                }
+            });
+        }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.cut.send_replace(down);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_fast_while_the_database_is_down_and_recovers() {
+    let Some(base) = mysql_base_url() else {
+        eprintln!("needs MariaDB to take away: set PORTCULLIS_TEST_DATABASE_URL (the MariaDB run covers it)");
+        return;
+    };
+    let db = TestDb::mysql(&base).await;
+    let real = url::Url::parse(&base).unwrap();
+    let target = format!(
+        "{}:{}",
+        real.host_str().unwrap(),
+        real.port().unwrap_or(3306)
+    )
+    .parse()
+    .unwrap();
+    let proxy = Proxy::start(target).await;
+    // Migrate through the real address, then serve through the proxy.
+    portcullis::store::migrations::run(&db.url, portcullis::store::migrations::Action::RunPending)
+        .await
+        .unwrap();
+    // prefer_socket=false: mysql_async would otherwise hop from loopback TCP to the Unix
+    // socket and bypass the proxy.
+    let proxied = db.url.replacen(
+        &format!(":{}/", real.port().unwrap_or(3306)),
+        &format!(":{}/", proxy.port),
+        1,
+    ) + "?prefer_socket=false";
+    let app = spawn_app_on(db, |s| {
+        s.database.url = portcullis::settings::DatabaseUrl(proxied.clone());
+        s.database.auto_migrate = false;
+        s.database.connect_timeout_secs = 2;
+        s.database.acquire_timeout_secs = 2;
+    })
+    .await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    proxy.set_down(true);
+    // Let the proxy's forwarding tasks see the cut and close their sockets.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = app.get("/readyz").await;
+        assert_eq!(r.status(), 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "must fail fast, took {:?}",
+            started.elapsed()
+        );
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(
+            !body.to_string().contains("127.0.0.1"),
+            "internal causes are not sent: {body}"
+        );
+    }
+    // The process itself is alive the whole time.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    proxy.set_down(false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if app.get("/readyz").await.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not recover after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..10 {
+        assert_eq!(app.get("/readyz").await.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_sqlite_file_cannot_be_opened() {
+    // SQLite has no server to stop; a database path whose folder is a file can never open.
+    let db = TestDb::sqlite();
+    let blocker = db.dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let settings_url = format!("sqlite://{}/x.db", blocker.display());
+    let mut settings = db.settings();
+    settings.database.url = portcullis::settings::DatabaseUrl(settings_url);
+    settings.database.auto_migrate = false;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let built = portcullis::Application::build_with_listener(settings, listener).await;
+    let err = built
+        .err()
+        .expect("a database folder that cannot be created is a startup error");
+    assert!(
+        err.to_string().contains("cannot create database folder"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn startup_refuses_a_database_that_is_not_utf8mb4() {
+    let Some(base) = mysql_base_url() else {
+        eprintln!("needs MariaDB: set PORTCULLIS_TEST_DATABASE_URL (the MariaDB run covers it)");
+        return;
+    };
+    let db = TestDb::mysql_with_charset(&base, "latin1").await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = portcullis::Application::build_with_listener(db.settings(), listener)
+        .await
+        .err()
+        .expect("must refuse latin1");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("latin1") && msg.contains("utf8mb4") && msg.contains("ALTER DATABASE"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn version_check_names_what_was_found_and_the_fix() {
+    use portcullis::store::{check_server_info, ServerInfo};
+    let info = |v: &str, c: &str| ServerInfo {
+        version: v.into(),
+        charset: c.into(),
+        db: Some("auth".into()),
+    };
+    assert!(check_server_info(&info("10.11.19-MariaDB-0+deb12u1", "utf8mb4")).is_ok());
+    assert!(check_server_info(&info("10.5.0-MariaDB", "utf8mb4")).is_ok());
+    assert!(
+        check_server_info(&info("8.0.36", "utf8mb4")).is_ok(),
+        "MySQL 8"
+    );
+    let old = check_server_info(&info("10.4.32-MariaDB", "utf8mb4")).unwrap_err();
+    assert!(
+        old.contains("10.4.32-MariaDB") && old.contains("10.5"),
+        "{old}"
+    );
+    let mysql57 = check_server_info(&info("5.7.44", "utf8mb4")).unwrap_err();
+    assert!(mysql57.contains("5.7.44"), "{mysql57}");
+}
+
+#[tokio::test]
+async fn raw_garbage_gets_a_400_not_a_crash() {
+    let app = spawn_app().await;
+    let mut s = TcpStream::connect(app.addr).await.unwrap();
+    s.write_all(b"NOT HTTP AT ALL\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(
+        String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
