@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod domain;
+pub mod oauth;
 pub mod settings;
 pub mod startup;
 pub mod store;

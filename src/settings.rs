@@ -230,15 +230,16 @@ impl Settings {
                 self.server.bind
             ));
         }
-        match url::Url::parse(&self.server.issuer) {
-            Ok(u)
-                if (u.scheme() == "https" || u.scheme() == "http")
-                    && u.query().is_none()
-                    && u.fragment().is_none() => {}
-            _ => return invalid(format!(
+        let issuer_ok = url::Url::parse(&self.server.issuer).is_ok_and(|u| {
+            (u.scheme() == "https" || u.scheme() == "http")
+                && u.query().is_none()
+                && u.fragment().is_none()
+        });
+        if !issuer_ok {
+            return invalid(format!(
                 "server.issuer {:?} must be an http(s) URL without query or fragment (RFC 8414 §2)",
                 self.server.issuer
-            )),
+            ));
         }
         if let Err(e) = crate::store::Backend::of_url(self.database.url.expose()) {
             return invalid(e.to_string());

@@ -122,6 +122,29 @@ pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), ClientRuleError
     }
 }
 
+/// Does a redirect URI sent by the client match one registered for it? Exact string match
+/// (RFC 9700 §4.1.3), except that for loopback IP literals over http the port may differ,
+/// since native apps get an ephemeral port from the OS (RFC 8252 §7.3).
+pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let (Ok(mut r), Ok(mut p)) = (url::Url::parse(registered), url::Url::parse(presented)) else {
+        return false;
+    };
+    let loopback_ip = |u: &url::Url| {
+        u.scheme() == "http"
+            && matches!(u.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)))
+            && is_loopback(u)
+    };
+    if !(loopback_ip(&r) && loopback_ip(&p)) {
+        return false;
+    }
+    let _ = r.set_port(None);
+    let _ = p.set_port(None);
+    r.as_str() == p.as_str()
+}
+
 pub fn is_loopback(u: &url::Url) -> bool {
     match u.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -167,6 +190,42 @@ mod tests {
         assert!(check_redirect_uri("com.example.app:/cb", true).is_ok());
         assert!(check_redirect_uri("com.example.app:/cb", false).is_err());
         assert!(check_redirect_uri("/relative", false).is_err());
+    }
+
+    #[test]
+    fn redirect_matching_is_exact_except_loopback_port() {
+        assert!(redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb/"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb?x=1"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example:443/cb",
+            "https://a.example:8443/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53111/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]:80/cb",
+            "http://[::1]:9/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5/other"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:5/cb"
+        ));
     }
 
     #[test]

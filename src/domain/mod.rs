@@ -2,5 +2,6 @@
 
 pub mod clients;
 pub mod password;
+pub mod pkce;
 pub mod scope;
 pub mod secret;

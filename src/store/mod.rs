@@ -3,10 +3,15 @@
 //! Functions take a connection so callers can compose them inside one transaction.
 
 pub mod clients;
+pub mod codes;
+pub mod consents;
 pub mod dump;
 pub mod migrations;
 pub mod models;
 pub mod schema;
+pub mod sessions;
+pub mod throttle;
+pub mod tokens;
 pub mod users;
 
 use std::path::PathBuf;

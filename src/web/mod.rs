@@ -1,8 +1,14 @@
 //! warp only: routes, the error mapping, and the wrapper that keeps database work from being
 //! cancelled by a client that goes away.
 
+pub mod authorize;
+pub mod cookies;
 pub mod error;
 pub mod health;
+pub mod login;
+pub mod pages;
+pub mod request;
+pub mod token;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +24,13 @@ use crate::startup::AppState;
 
 /// All routes, with security headers and the single `recover`.
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let routes = health::routes(state.clone());
+    let routes = health::routes(state.clone())
+        .or(login::routes(state.clone()))
+        .unify()
+        .or(authorize::routes(state.clone()))
+        .unify()
+        .or(token::routes(state))
+        .unify();
     routes
         .recover(error::recover)
         .unify()
@@ -52,7 +64,7 @@ pub fn with_state(
 /// referrer: DESIGN.md), but they cost nothing on JSON and protect an error page as well.
 fn with_security_headers(mut r: Response) -> Response {
     const HEADERS: [(&str, &str); 4] = [
-        ("content-security-policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        ("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
         ("x-content-type-options", "nosniff"),

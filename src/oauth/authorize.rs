@@ -1,0 +1,317 @@
+//! The authorization endpoint (RFC 6749 §4.1.1–4.1.2, RFC 7636, RFC 9207, RFC 9700).
+//!
+//! Until the client and redirect URI are known to be good, errors are shown to the user and
+//! never redirected (§4.1.2.1: no open redirector). After that, errors go back to the client.
+
+use super::params::Params;
+use super::ErrorCode::{self, *};
+use crate::domain::clients::{redirect_uri_matches, GRANT_AUTHORIZATION_CODE};
+use crate::domain::pkce;
+use crate::domain::scope::Scope;
+use crate::domain::secret::{prefix, random_id, Secret};
+use crate::settings::Settings;
+use crate::store::models::{AuthorizationCode, Client, Consent};
+use crate::store::{clients, codes, consents, Pool, StoreError};
+
+/// The parameters a consent form carries back, besides its own.
+pub const REQUEST_PARAMS: [&str; 7] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub redirect_uri_explicit: bool,
+    pub scope: Scope,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    /// The parameters as received, to carry through login and the consent form.
+    pub params: Params,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    /// Shown to the user on an error page; the client and redirect URI are not trusted.
+    #[error("{0}")]
+    Page(String),
+    /// Sent back to the client's redirect URI.
+    #[error("{}", .0.code.as_str())]
+    Redirect(ErrorRedirect),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug)]
+pub struct ErrorRedirect {
+    pub redirect_uri: String,
+    pub code: ErrorCode,
+    pub description: String,
+    pub state: Option<String>,
+}
+
+impl ErrorRedirect {
+    pub fn url(&self, issuer: &str) -> String {
+        let mut pairs = vec![
+            ("error", self.code.as_str()),
+            ("error_description", self.description.as_str()),
+        ];
+        if let Some(s) = &self.state {
+            pairs.push(("state", s));
+        }
+        pairs.push(("iss", issuer));
+        append_query(&self.redirect_uri, &pairs)
+    }
+}
+
+/// Adds parameters to a redirect URI, keeping any query it already has (RFC 6749 §3.1.2).
+pub fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let mut url = match url::Url::parse(uri) {
+        Ok(u) => u,
+        Err(_) => return uri.to_string(),
+    };
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.to_string()
+}
+
+/// Validates an authorization request. `raw` is the query string or form body as received.
+pub async fn validate(pool: &Pool, raw: &str) -> Result<AuthRequest, AuthorizeError> {
+    let params = match Params::parse(raw) {
+        Ok(p) => p,
+        // A repeated client_id or redirect_uri makes the redirect target unknowable.
+        Err(rep) if rep.0 == "client_id" || rep.0 == "redirect_uri" => {
+            return Err(AuthorizeError::Page(format!(
+                "The request repeats the {} parameter.",
+                rep.0
+            )))
+        }
+        Err(rep) => {
+            let lenient = Params::from_pairs(
+                url::form_urlencoded::parse(raw.as_bytes())
+                    .into_owned()
+                    .filter(|(k, _)| k == "client_id" || k == "redirect_uri" || k == "state"),
+            )
+            .unwrap_or_default();
+            let (client, redirect_uri, _) = client_and_redirect(pool, &lenient).await?;
+            drop(client);
+            return Err(redirect(
+                redirect_uri,
+                InvalidRequest,
+                format!("parameter {} is repeated", rep.0),
+                &lenient,
+            ));
+        }
+    };
+    let (client, redirect_uri, explicit) = client_and_redirect(pool, &params).await?;
+    let fail = |code, text: &str| {
+        Err(redirect(
+            redirect_uri.clone(),
+            code,
+            text.to_string(),
+            &params,
+        ))
+    };
+
+    match params.get("response_type") {
+        None => return fail(InvalidRequest, "response_type is required"),
+        Some("code") => {}
+        Some(_) => {
+            return fail(
+                UnsupportedResponseType,
+                "only response_type=code is supported",
+            )
+        }
+    }
+    if !client.grant_type_list().contains(&GRANT_AUTHORIZATION_CODE) {
+        return fail(
+            UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        );
+    }
+    let allowed = Scope::parse(&client.scope).unwrap_or_default();
+    let scope = match params.get("scope") {
+        None => allowed,
+        Some(s) => match Scope::parse(s) {
+            Some(req) if req.is_subset_of(&allowed) => req,
+            _ => {
+                return fail(
+                    InvalidScope,
+                    "the requested scope is not allowed for this client",
+                )
+            }
+        },
+    };
+    // PKCE: S256 only; a challenge without a method means `plain` (RFC 7636 §4.3), refused.
+    let challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (None, None) if client.is_public() => {
+            return fail(
+                InvalidRequest,
+                "code_challenge (PKCE, S256) is required for public clients",
+            )
+        }
+        (None, None) => None,
+        (None, Some(_)) => {
+            return fail(
+                InvalidRequest,
+                "code_challenge_method without code_challenge",
+            )
+        }
+        (Some(_), m) if m != Some(pkce::S256) => {
+            return fail(
+                InvalidRequest,
+                "code_challenge_method must be S256 (plain is not supported)",
+            )
+        }
+        (Some(c), _) if !pkce::is_valid_s256_challenge(c) => {
+            return fail(InvalidRequest, "malformed code_challenge")
+        }
+        (Some(c), _) => Some(c.to_string()),
+    };
+    Ok(AuthRequest {
+        state: params.get("state").map(str::to_string),
+        client,
+        redirect_uri,
+        redirect_uri_explicit: explicit,
+        scope,
+        code_challenge: challenge,
+        params,
+    })
+}
+
+fn redirect(
+    redirect_uri: String,
+    code: ErrorCode,
+    description: String,
+    params: &Params,
+) -> AuthorizeError {
+    AuthorizeError::Redirect(ErrorRedirect {
+        redirect_uri,
+        code,
+        description,
+        state: params.get("state").map(str::to_string),
+    })
+}
+
+/// The client and the redirect URI to use. Failures here are never redirected.
+async fn client_and_redirect(
+    pool: &Pool,
+    params: &Params,
+) -> Result<(Client, String, bool), AuthorizeError> {
+    let Some(client_id) = params.get("client_id") else {
+        return Err(AuthorizeError::Page("The request has no client_id.".into()));
+    };
+    let Some(client) = clients::find(pool, client_id).await? else {
+        return Err(AuthorizeError::Page(
+            "The application that sent you here is not registered.".into(),
+        ));
+    };
+    let registered = client.redirect_uri_list();
+    match params.get("redirect_uri") {
+        Some(uri) if registered.iter().any(|r| redirect_uri_matches(r, uri)) => {
+            Ok((client, uri.to_string(), true))
+        }
+        Some(_) => Err(AuthorizeError::Page(
+            "The redirect URI does not match any registered for this application.".into(),
+        )),
+        None if registered.len() == 1 => Ok((client, registered[0].clone(), false)),
+        None => Err(AuthorizeError::Page(
+            "The request has no redirect_uri and the application has several.".into(),
+        )),
+    }
+}
+
+/// Whether the user already allowed this client everything the request asks for.
+pub async fn consent_covers(
+    pool: &Pool,
+    user_id: &str,
+    req: &AuthRequest,
+) -> Result<bool, StoreError> {
+    Ok(
+        match consents::find(pool, user_id, &req.client.client_id).await? {
+            Some(c) => req
+                .scope
+                .is_subset_of(&Scope::parse(&c.scope).unwrap_or_default()),
+            None => false,
+        },
+    )
+}
+
+/// Remembers the consent (adding to what was allowed before).
+pub async fn remember_consent(
+    pool: &Pool,
+    user_id: &str,
+    req: &AuthRequest,
+    now: i64,
+) -> Result<(), StoreError> {
+    let before = consents::find(pool, user_id, &req.client.client_id).await?;
+    let scope = match before {
+        Some(c) => Scope::parse(&c.scope).unwrap_or_default().union(&req.scope),
+        None => req.scope.clone(),
+    };
+    consents::save(
+        pool,
+        &Consent {
+            user_id: user_id.into(),
+            client_id: req.client.client_id.clone(),
+            scope: scope.to_string(),
+            granted_at: now,
+        },
+    )
+    .await
+}
+
+/// Issues a code and returns the URL to send the user agent to (RFC 6749 §4.1.2, RFC 9207).
+pub async fn issue_code(
+    pool: &Pool,
+    settings: &Settings,
+    user_id: &str,
+    req: &AuthRequest,
+    now: i64,
+) -> Result<String, StoreError> {
+    let code = Secret::generate(prefix::CODE);
+    codes::insert(
+        pool,
+        &AuthorizationCode {
+            code_hash: code.digest().as_bytes().to_vec(),
+            client_id: req.client.client_id.clone(),
+            user_id: user_id.to_string(),
+            redirect_uri: req.redirect_uri.clone(),
+            redirect_uri_explicit: req.redirect_uri_explicit,
+            scope: req.scope.to_string(),
+            code_challenge: req.code_challenge.clone(),
+            code_challenge_method: req.code_challenge.as_ref().map(|_| pkce::S256.to_string()),
+            nonce: None,
+            family_id: random_id(),
+            created_at: now,
+            expires_at: now + settings.tokens.code_ttl_secs,
+            consumed_at: None,
+        },
+    )
+    .await?;
+    let mut pairs = vec![("code", code.expose())];
+    if let Some(s) = &req.state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", settings.issuer()));
+    Ok(append_query(&req.redirect_uri, &pairs))
+}
+
+/// The user said no (RFC 6749 §4.1.2.1 `access_denied`).
+pub fn denied(req: &AuthRequest) -> ErrorRedirect {
+    ErrorRedirect {
+        redirect_uri: req.redirect_uri.clone(),
+        code: AccessDenied,
+        description: "the user denied the request".into(),
+        state: req.state.clone(),
+    }
+}

@@ -1,0 +1,139 @@
+//! Logging in and the session that follows: password check with throttling, server-side
+//! sessions with idle and absolute expiry.
+
+use crate::domain::password::{self, Password};
+use crate::domain::secret::{prefix, Secret};
+use crate::settings::Settings;
+use crate::store::models::{Session, User};
+use crate::store::{sessions, throttle, users, Pool, StoreError};
+
+/// Sessions are touched at most this often, so a busy user does not cost a write per request.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Wrong username or password, disabled user, or throttled: one generic answer for all.
+    #[error("invalid username or password")]
+    Rejected,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks a username and password. An unknown user costs the same PBKDF2 work as a wrong
+/// password, and the answer never says which it was, nor that throttling is in force.
+pub async fn authenticate(
+    pool: &Pool,
+    settings: &Settings,
+    username: &str,
+    password: Password,
+    client_ip: Option<std::net::IpAddr>,
+    now: i64,
+) -> Result<User, LoginError> {
+    let cfg = &settings.login;
+    let mut subjects = vec![format!("user:{username}")];
+    if let Some(ip) = client_ip {
+        subjects.push(format!("ip:{ip}"));
+    }
+    let since = now - cfg.throttle_window_secs;
+    let counts = throttle::recent_failures(pool, &subjects, since).await?;
+    let throttled = counts
+        .first()
+        .is_some_and(|n| *n >= cfg.max_failures_per_user)
+        || counts.get(1).is_some_and(|n| *n >= cfg.max_failures_per_ip);
+
+    let user = users::find_by_username(pool, username).await?;
+    // The hash check runs off the async workers: it is deliberately slow.
+    let iterations = cfg.password_hash_iterations;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => password::verify(&password, &hash),
+        None => {
+            password::verify_dummy(&password, iterations);
+            false
+        }
+    })
+    .await
+    .map_err(|e| StoreError::Config(format!("password check failed: {e}")))?;
+
+    match user {
+        Some(u) if matches && !u.disabled && !throttled => {
+            throttle::clear(pool, &subjects[0]).await?;
+            Ok(u)
+        }
+        _ => {
+            throttle::record_failure(pool, &subjects, now, since).await?;
+            if throttled {
+                tracing::warn!(username, ?client_ip, "login throttled");
+            }
+            Err(LoginError::Rejected)
+        }
+    }
+}
+
+/// A fresh session (a new id at every login: no fixation). Returns the cookie value.
+pub async fn start_session(
+    pool: &Pool,
+    settings: &Settings,
+    user: &User,
+    now: i64,
+) -> Result<Secret, StoreError> {
+    let cookie = Secret::generate(prefix::SESSION);
+    let mut csrf = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut csrf);
+    let row = Session {
+        id_hash: cookie.digest().as_bytes().to_vec(),
+        user_id: user.id.clone(),
+        csrf_secret: csrf,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + settings.session.absolute_timeout_secs,
+    };
+    sessions::insert(pool, &row).await?;
+    Ok(cookie)
+}
+
+/// A session that is alive: not past its absolute or idle limit, and its user not disabled.
+#[derive(Debug, Clone)]
+pub struct ActiveSession {
+    pub session: Session,
+    pub user: User,
+}
+
+impl ActiveSession {
+    /// The CSRF token for forms in this session: it never appears in the cookie.
+    pub fn csrf_token(&self) -> String {
+        hex::encode(&self.session.csrf_secret)
+    }
+
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.csrf_token();
+        presented.len() == expected.len()
+            && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+    }
+}
+
+pub async fn resolve(
+    pool: &Pool,
+    settings: &Settings,
+    cookie: &str,
+    now: i64,
+) -> Result<Option<ActiveSession>, StoreError> {
+    let digest = Secret::from_presented(cookie).digest();
+    let Some((session, user)) = sessions::find_with_user(pool, digest.as_bytes()).await? else {
+        return Ok(None);
+    };
+    let idle_expired = session.last_seen_at + settings.session.idle_timeout_secs <= now;
+    if session.expires_at <= now || idle_expired || user.disabled {
+        sessions::delete(pool, digest.as_bytes()).await?;
+        return Ok(None);
+    }
+    if now - session.last_seen_at >= TOUCH_INTERVAL_SECS {
+        sessions::touch(pool, digest.as_bytes(), now).await?;
+    }
+    Ok(Some(ActiveSession { session, user }))
+}
+
+pub async fn end(pool: &Pool, cookie: &str) -> Result<(), StoreError> {
+    sessions::delete(pool, Secret::from_presented(cookie).digest().as_bytes()).await
+}

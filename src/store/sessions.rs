@@ -1,0 +1,51 @@
+//! `sessions` table: server-side login sessions, looked up by the SHA-256 of the cookie value.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::models::{Session, User};
+use super::schema::{sessions, users};
+use super::{Pool, StoreResult};
+use crate::db_run;
+
+pub async fn insert(pool: &Pool, session: &Session) -> StoreResult<()> {
+    db_run!(pool, |conn| {
+        diesel::insert_into(sessions::table)
+            .values(session)
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// The session and its user, whatever their state; the caller applies the expiry rules.
+pub async fn find_with_user(pool: &Pool, id_hash: &[u8]) -> StoreResult<Option<(Session, User)>> {
+    db_run!(pool, |conn| {
+        Ok(sessions::table
+            .inner_join(users::table)
+            .filter(sessions::id_hash.eq(id_hash))
+            .select((Session::as_select(), User::as_select()))
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}
+
+pub async fn touch(pool: &Pool, id_hash: &[u8], now: i64) -> StoreResult<()> {
+    db_run!(pool, |conn| {
+        diesel::update(sessions::table.find(id_hash))
+            .set(sessions::last_seen_at.eq(now))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+}
+
+pub async fn delete(pool: &Pool, id_hash: &[u8]) -> StoreResult<()> {
+    db_run!(pool, |conn| {
+        diesel::delete(sessions::table.find(id_hash))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,72 @@
+//! `tokens` table: access and refresh tokens by SHA-256, grouped in families (everything issued
+//! from one authorization code or client-credentials request).
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::models::Token;
+use super::schema::tokens;
+use super::{Pool, StoreResult};
+use crate::db_run;
+
+pub async fn insert(pool: &Pool, token: &Token) -> StoreResult<()> {
+    db_run!(pool, |conn| {
+        diesel::insert_into(tokens::table)
+            .values(token)
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+}
+
+pub async fn find(pool: &Pool, token_hash: &[u8]) -> StoreResult<Option<Token>> {
+    db_run!(pool, |conn| {
+        Ok(tokens::table
+            .find(token_hash)
+            .select(Token::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}
+
+/// Rotates a refresh token: marks it used and stores its successors, in one transaction.
+/// Returns false (and stores nothing) if it was already used or revoked: a concurrent refresh
+/// won, or the family was revoked meanwhile.
+pub async fn rotate(pool: &Pool, old_hash: &[u8], now: i64, issued: &[Token]) -> StoreResult<bool> {
+    crate::db_transaction!(pool, |conn| {
+        let won = diesel::update(
+            tokens::table
+                .find(old_hash)
+                .filter(tokens::consumed_at.is_null())
+                .filter(tokens::revoked_at.is_null()),
+        )
+        .set(tokens::consumed_at.eq(now))
+        .execute(conn)
+        .await?
+            == 1;
+        if won {
+            for t in issued {
+                diesel::insert_into(tokens::table)
+                    .values(t)
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        Ok(won)
+    })
+}
+
+/// Revokes every token of a family (code replay, refresh-token reuse). Returns how many.
+pub async fn revoke_family(pool: &Pool, family_id: &str, now: i64) -> StoreResult<usize> {
+    db_run!(pool, |conn| {
+        Ok(diesel::update(
+            tokens::table
+                .filter(tokens::family_id.eq(family_id))
+                .filter(tokens::revoked_at.is_null()),
+        )
+        .set(tokens::revoked_at.eq(now))
+        .execute(conn)
+        .await?)
+    })
+}

@@ -1,0 +1,74 @@
+//! Filters that pull what handlers need out of a request, and reply helpers.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+/// Bodies of forms and token requests are small; anything larger is refused with 413.
+pub const MAX_FORM_BYTES: u64 = 64 * 1024;
+
+/// The parts of a request the browser-facing handlers look at.
+#[derive(Debug, Clone, Default)]
+pub struct Browser {
+    pub cookie: Option<String>,
+    pub origin: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
+pub fn browser() -> impl Filter<Extract = (Browser,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("cookie")
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::addr::remote())
+        .map(
+            |cookie, origin, addr: Option<std::net::SocketAddr>| Browser {
+                cookie,
+                origin,
+                ip: addr.map(|a| a.ip()),
+            },
+        )
+}
+
+/// A form body: the Content-Type (checked by the handler) and the raw bytes.
+pub fn form_body() -> impl Filter<Extract = (Option<String>, Bytes), Error = warp::Rejection> + Clone
+{
+    warp::header::optional::<String>("content-type")
+        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
+        .and(warp::body::bytes())
+}
+
+pub fn is_form(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+pub fn html(status: StatusCode, body: String) -> Response {
+    let mut r = warp::reply::with_status(warp::reply::html(body), status).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// 303 See Other: after a form POST the browser follows with GET (RFC 9110 §15.4.4).
+pub fn see_other(location: &str) -> Response {
+    let mut r = warp::reply::with_status(warp::reply(), StatusCode::SEE_OTHER).into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+pub fn with_cookie(mut r: Response, cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
