@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::open_store;
 use crate::domain::clients::NewClientSpec;
-use crate::domain::secret::{prefix, random_id, Secret};
+use crate::domain::secret::{prefix, Secret};
+use crate::oauth::accounts::{self, Lifetimes};
 use crate::settings::Settings;
 use crate::store::{clients, models::Client};
 
@@ -64,36 +65,22 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
             refresh_token_ttl,
             json,
         } => {
-            for ttl in [access_token_ttl, refresh_token_ttl].into_iter().flatten() {
-                if ttl <= 0 {
-                    bail!("token lifetimes must be positive");
-                }
-            }
             let spec = NewClientSpec {
                 name,
                 redirect_uris,
                 public,
                 grant_types,
                 scope,
-            }
-            .validate()?;
+            };
+            // Validate before touching the database, so a typo never needs a connection.
+            spec.clone().validate()?;
             let pool = open_store(settings).await?;
-            let secret = (!spec.public).then(|| Secret::generate(prefix::CLIENT_SECRET));
-            let client = Client {
-                client_id: random_id(),
-                secret_hash: secret.as_ref().map(|s| s.digest().as_bytes().to_vec()),
-                name: spec.name.clone(),
-                redirect_uris: serde_json::to_string(&spec.redirect_uris)?,
-                grant_types: spec.grant_types.join(" "),
-                scope: spec.scope.clone(),
-                token_endpoint_auth_method: spec.auth_method().into(),
-                registration_access_token_hash: None,
+            let lifetimes = Lifetimes {
                 access_token_ttl,
                 refresh_token_ttl,
-                metadata: json!({ "client_name": spec.name }).to_string(),
-                created_at: crate::now(),
             };
-            clients::insert(&pool, &client).await?;
+            let (client, secret) =
+                accounts::create_client(&pool, spec, lifetimes, crate::now()).await?;
             let mut out = describe(&client);
             if let Some(s) = &secret {
                 out["client_secret"] = json!(s.expose());

@@ -5,9 +5,9 @@ use clap::Subcommand;
 
 use super::{open_store, read_password};
 use crate::domain::password::{self, Password};
-use crate::domain::secret::random_id;
+use crate::oauth::accounts;
 use crate::settings::Settings;
-use crate::store::{models::User, users};
+use crate::store::users;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -37,23 +37,14 @@ pub async fn run(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
             username,
             password_stdin,
         } => {
-            check_username(&username)?;
+            accounts::check_username(&username)?;
             let pool = open_store(settings).await?;
             if users::find_by_username(&pool, &username).await?.is_some() {
                 bail!("user {username:?} already exists");
             }
-            let hash = new_hash(password_stdin, iterations)?;
-            let user = User {
-                id: random_id(),
-                username: username.clone(),
-                password_hash: hash,
-                disabled: false,
-                created_at: crate::now(),
-            };
-            match users::insert(&pool, &user).await {
-                Err(e) if e.is_unique_violation() => bail!("user {username:?} already exists"),
-                other => other?,
-            }
+            let password = Password::new(read_password(password_stdin, "Password")?);
+            let user = accounts::create_user(&pool, &username, &password, iterations, crate::now())
+                .await?;
             println!("created user {username} (id {})", user.id);
         }
         UserCommand::List => {
@@ -91,15 +82,4 @@ fn new_hash(from_stdin: bool, iterations: u32) -> anyhow::Result<String> {
     let p = Password::new(read_password(from_stdin, "Password")?);
     password::validate(&p)?;
     Ok(password::hash(&p, iterations))
-}
-
-/// Usernames are what people type at the login form: no spaces or control characters.
-fn check_username(name: &str) -> anyhow::Result<()> {
-    if name.is_empty() || name.chars().count() > 191 {
-        bail!("a username must be 1 to 191 characters");
-    }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        bail!("a username must not contain spaces or control characters");
-    }
-    Ok(())
 }

@@ -296,3 +296,332 @@ pub fn assert_clean_failure(out: &Output, args: &[&str]) -> String {
     );
     stderr
 }
+
+// ---- OAuth helpers -------------------------------------------------------------------------
+
+use portcullis::domain::clients::NewClientSpec;
+use portcullis::domain::password::Password;
+use portcullis::oauth::accounts::{self, Lifetimes};
+
+pub const REDIRECT: &str = "https://app.example/cb";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A registered client as a test sees it.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+impl TestApp {
+    pub async fn add_user(&self, name: &str) {
+        accounts::create_user(
+            &self.pool,
+            name,
+            &Password::new(PASSWORD),
+            1000,
+            portcullis::now(),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// A confidential client for `REDIRECT` with scopes "read write", every grant.
+    pub async fn confidential_client(&self) -> TestClient {
+        self.client_with(|_| {}, Lifetimes::default()).await
+    }
+
+    pub async fn public_client(&self) -> TestClient {
+        self.client_with(
+            |s| {
+                s.public = true;
+                s.redirect_uris = vec!["http://127.0.0.1/callback".into()];
+            },
+            Lifetimes::default(),
+        )
+        .await
+    }
+
+    pub async fn client_with(
+        &self,
+        tweak: impl FnOnce(&mut NewClientSpec),
+        lifetimes: Lifetimes,
+    ) -> TestClient {
+        let mut spec = NewClientSpec {
+            name: "Test App".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            public: false,
+            grant_types: vec![],
+            scope: "read write".into(),
+        };
+        tweak(&mut spec);
+        let redirect_uri = spec.redirect_uris.first().cloned().unwrap_or_default();
+        let (c, secret) = accounts::create_client(&self.pool, spec, lifetimes, portcullis::now())
+            .await
+            .unwrap();
+        TestClient {
+            id: c.client_id,
+            secret: secret.map(|s| s.expose().to_string()),
+            redirect_uri,
+        }
+    }
+
+    /// Runs one SQL statement (portable SQL only) against the test database; returns rows affected.
+    pub async fn sql(&self, statement: &str) -> usize {
+        run_sql(&self.pool, statement).await
+    }
+
+    /// A browser: its own cookie jar, no automatic redirects.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Signs in through the login form; returns the response to the POST.
+    pub async fn login(
+        &self,
+        browser: &reqwest::Client,
+        user: &str,
+        password: &str,
+        return_to: &str,
+    ) -> reqwest::Response {
+        let page = browser
+            .get(self.url(&format!("/login?return_to={}", urlencode(return_to))))
+            .send()
+            .await
+            .unwrap();
+        let csrf = hidden_field(&page.text().await.unwrap(), "csrf_token")
+            .expect("login form has a csrf token");
+        browser
+            .post(self.url("/login"))
+            .form(&[
+                ("username", user),
+                ("password", password),
+                ("csrf_token", &csrf),
+                ("return_to", return_to),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The whole browser part of the code flow with a fresh browser: authorize → login →
+    /// consent (allow) → the redirect back to the client. Returns the redirect's parameters.
+    pub async fn authorize_as(
+        &self,
+        user: &str,
+        query: &[(&str, &str)],
+    ) -> HashMap<String, String> {
+        let browser = self.browser();
+        self.authorize_in(&browser, user, query).await
+    }
+
+    pub async fn authorize_in(
+        &self,
+        browser: &reqwest::Client,
+        user: &str,
+        query: &[(&str, &str)],
+    ) -> HashMap<String, String> {
+        let path = format!("/oauth2/authorize?{}", encode_pairs(query));
+        let mut r = browser.get(self.url(&path)).send().await.unwrap();
+        if r.status() == 303 && location(&r).starts_with("/login") {
+            let back = self.login(browser, user, PASSWORD, &path).await;
+            assert_eq!(back.status(), 303, "login failed");
+            assert_eq!(location(&back), path);
+            r = browser.get(self.url(&path)).send().await.unwrap();
+        }
+        if r.status() == 200 {
+            let page = r.text().await.unwrap();
+            r = self.submit_consent(browser, &page, "allow", None).await;
+        }
+        assert_eq!(r.status(), 303, "expected a redirect back to the client");
+        query_of(&location(&r))
+    }
+
+    /// Posts the consent form found in `page` with `decision`.
+    pub async fn submit_consent(
+        &self,
+        browser: &reqwest::Client,
+        page: &str,
+        decision: &str,
+        origin: Option<&str>,
+    ) -> reqwest::Response {
+        let mut fields = hidden_fields(page);
+        fields.push(("decision".into(), decision.into()));
+        let mut req = browser.post(self.url("/oauth2/authorize")).form(&fields);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// POSTs a token request with optional Basic credentials.
+    pub async fn token(
+        &self,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url("/oauth2/token")).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(urlencode(id), Some(urlencode(secret)));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Exchanges a code as `client` (Basic auth when confidential); returns the JSON body.
+    pub async fn exchange(
+        &self,
+        client: &TestClient,
+        code: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", client.redirect_uri.as_str()),
+        ];
+        form.extend_from_slice(extra);
+        match &client.secret {
+            Some(secret) => self.token(Some((&client.id, secret)), &form).await,
+            None => {
+                form.push(("client_id", &client.id));
+                self.token(None, &form).await
+            }
+        }
+    }
+
+    pub async fn refresh(
+        &self,
+        client: &TestClient,
+        refresh_token: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        form.extend_from_slice(extra);
+        match &client.secret {
+            Some(secret) => self.token(Some((&client.id, secret)), &form).await,
+            None => {
+                form.push(("client_id", &client.id));
+                self.token(None, &form).await
+            }
+        }
+    }
+
+    /// Authorize and exchange: a fresh token response for `user` and a confidential `client`.
+    pub async fn tokens_for(
+        &self,
+        client: &TestClient,
+        user: &str,
+        scope: &str,
+    ) -> serde_json::Value {
+        let q = self
+            .authorize_as(
+                user,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &client.id),
+                    ("redirect_uri", &client.redirect_uri),
+                    ("scope", scope),
+                ],
+            )
+            .await;
+        let r = self.exchange(client, &q["code"], &[]).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+}
+
+use std::collections::HashMap;
+
+pub async fn run_sql(pool: &Pool, statement: &str) -> usize {
+    let f = async {
+        portcullis::db_run!(pool, |conn| {
+            use diesel_async::RunQueryDsl;
+            Ok::<usize, portcullis::store::StoreError>(
+                diesel::sql_query(statement).execute(conn).await?,
+            )
+        })
+    };
+    f.await.unwrap()
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+pub fn query_of(url: &str) -> HashMap<String, String> {
+    let parsed = url::Url::parse(url)
+        .unwrap_or_else(|_| url::Url::parse(&format!("http://x{url}")).unwrap());
+    parsed.query_pairs().into_owned().collect()
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub fn encode_pairs(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// `<input type="hidden" name="N" value="V">` fields of a page, unescaped.
+pub fn hidden_fields(page: &str) -> Vec<(String, String)> {
+    page.split("<input type=\"hidden\" ")
+        .skip(1)
+        .filter_map(|rest| {
+            let name = rest.split("name=\"").nth(1)?.split('"').next()?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            Some((unescape(name), unescape(value)))
+        })
+        .collect()
+}
+
+pub fn hidden_field(page: &str, name: &str) -> Option<String> {
+    hidden_fields(page)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Asserts an RFC 6749 §5.2 error response: status, JSON `error`, no caching.
+pub async fn assert_oauth_error(
+    r: reqwest::Response,
+    status: u16,
+    error: &str,
+) -> serde_json::Value {
+    assert_eq!(r.status().as_u16(), status, "status for {error}");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    body
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = format!("v{}", hex_id().repeat(6));
+    let challenge = portcullis::domain::pkce::s256_challenge(&verifier);
+    (verifier, challenge)
+}

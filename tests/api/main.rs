@@ -4,9 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+mod authorize;
 mod cli;
+mod concurrency;
+mod flows;
 mod health;
 mod helpers;
+mod interop;
 mod migrations;
 mod resilience;
+mod sessions;
 mod settings;
+mod token;

@@ -1,0 +1,430 @@
+//! Login sessions: cookies, fixation, expiry, CSRF and Origin checks, logout, throttling,
+//! and no open redirect.
+
+use crate::helpers::*;
+
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+fn session_cookie(r: &reqwest::Response) -> String {
+    set_cookies(r)
+        .into_iter()
+        .find(|c| c.contains("portcullis_session=") && !c.contains("Max-Age=0"))
+        .expect("a session cookie")
+}
+
+/// A path that needs a session; 200 when signed in, 303 to /login otherwise.
+async fn signed_in(app: &TestApp, b: &reqwest::Client) -> bool {
+    let r = b.get(app.url("/")).send().await.unwrap();
+    r.status() == 200
+}
+
+#[tokio::test]
+async fn session_cookie_attributes() {
+    let app = spawn_app().await;
+    app.add_user("ivy").await;
+    let r = app.login(&app.browser(), "ivy", PASSWORD, "/").await;
+    let c = session_cookie(&r);
+    assert!(c.starts_with("portcullis_session=pc_ss_"), "{c}");
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(c.contains(attr), "{c} lacks {attr}");
+    }
+    assert!(!c.contains("Secure"), "http issuer: no Secure");
+}
+
+#[tokio::test]
+async fn https_issuer_uses_host_prefix_and_secure() {
+    let app = spawn_app_with(|s| s.server.issuer = "https://auth.example".into()).await;
+    app.add_user("ivy").await;
+    let b = app.browser();
+    let page = b.get(app.url("/login")).send().await.unwrap();
+    let csrf_cookie = set_cookies(&page).join("\n");
+    assert!(
+        csrf_cookie.contains("__Host-portcullis_login_csrf=") && csrf_cookie.contains("Secure"),
+        "{csrf_cookie}"
+    );
+    // Over plain http a client keeps no Secure cookie; send the login form's cookie by hand.
+    let value = csrf_cookie
+        .split("__Host-portcullis_login_csrf=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = app
+        .http
+        .post(app.url("/login"))
+        .header("cookie", format!("__Host-portcullis_login_csrf={value}"))
+        .form(&[
+            ("username", "ivy"),
+            ("password", PASSWORD),
+            ("csrf_token", &value),
+            ("return_to", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let c = session_cookie(&r);
+    assert!(
+        c.starts_with("__Host-portcullis_session=") && c.contains("Secure") && c.contains("Path=/"),
+        "{c}"
+    );
+}
+
+#[tokio::test]
+async fn every_login_gets_a_new_session_id() {
+    let app = spawn_app().await;
+    app.add_user("jon").await;
+    let b = app.browser();
+    // A planted cookie is not adopted (no fixation).
+    let planted = "pc_ss_planted-by-attacker";
+    let page = b
+        .get(app.url("/login"))
+        .header("cookie", format!("portcullis_session={planted}"))
+        .send()
+        .await
+        .unwrap();
+    drop(page);
+    let first = session_cookie(&app.login(&b, "jon", PASSWORD, "/").await);
+    assert!(!first.contains(planted));
+    let second = session_cookie(&app.login(&b, "jon", PASSWORD, "/").await);
+    assert_ne!(first, second);
+    // The first session ended when the second began.
+    let old = first.split(';').next().unwrap().to_string();
+    let r = app
+        .http
+        .get(app.url("/"))
+        .header("cookie", old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(signed_in(&app, &b).await);
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let app = spawn_app().await;
+    app.add_user("kim").await;
+    let b = app.browser();
+    app.login(&b, "kim", PASSWORD, "/").await;
+    assert!(signed_in(&app, &b).await);
+    let idle = app.settings.session.idle_timeout_secs;
+    assert_eq!(idle, 1800, "30 minutes by default");
+    app.sql(&format!(
+        "UPDATE sessions SET last_seen_at = last_seen_at - {}",
+        idle + 1
+    ))
+    .await;
+    assert!(!signed_in(&app, &b).await);
+    assert_eq!(
+        app.sql("UPDATE sessions SET user_id = user_id").await,
+        0,
+        "the expired row is gone"
+    );
+}
+
+#[tokio::test]
+async fn sessions_end_at_their_absolute_lifetime_even_when_active() {
+    let app = spawn_app().await;
+    app.add_user("lee").await;
+    let b = app.browser();
+    let r = app.login(&b, "lee", PASSWORD, "/").await;
+    assert!(
+        session_cookie(&r).contains("Max-Age=43200"),
+        "12 hours by default"
+    );
+    app.sql("UPDATE sessions SET expires_at = created_at - 1")
+        .await;
+    assert!(!signed_in(&app, &b).await);
+}
+
+#[tokio::test]
+async fn disabled_users_cannot_log_in_and_their_sessions_stop() {
+    let app = spawn_app().await;
+    app.add_user("max").await;
+    let b = app.browser();
+    app.login(&b, "max", PASSWORD, "/").await;
+    // Flag the user without the CLI's session cleanup: the session check itself must refuse.
+    app.sql("UPDATE users SET disabled = 1").await;
+    assert!(!signed_in(&app, &b).await);
+    let r = app.login(&app.browser(), "max", PASSWORD, "/").await;
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let app = spawn_app().await;
+    app.add_user("ned").await;
+    let wrong = app.login(&app.browser(), "ned", "nope", "/").await;
+    let unknown = app.login(&app.browser(), "nobody", "nope", "/").await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(unknown.status(), 401);
+    let strip = |s: String| s.split("csrf_token").next().unwrap().to_string();
+    assert_eq!(
+        strip(wrong.text().await.unwrap()),
+        strip(unknown.text().await.unwrap())
+    );
+}
+
+#[tokio::test]
+async fn login_form_needs_its_csrf_cookie_and_our_origin() {
+    let app = spawn_app().await;
+    app.add_user("oli").await;
+    // A form posted from elsewhere carries no matching cookie.
+    let r = app
+        .browser()
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "oli"),
+            ("password", PASSWORD),
+            ("csrf_token", "guess"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A foreign Origin is refused even with the right token.
+    let b = app.browser();
+    let page = b
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    let r = b
+        .post(app.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[
+            ("username", "oli"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The refusal handed out a fresh form and cookie; from our own origin it works.
+    let page = b
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    let r = b
+        .post(app.url("/login"))
+        .header("origin", app.base.as_str())
+        .form(&[
+            ("username", "oli"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+#[tokio::test]
+async fn consent_form_checks_csrf_token_and_origin() {
+    let app = spawn_app().await;
+    app.add_user("pat").await;
+    let c = app.confidential_client().await;
+    let b = app.browser();
+    let path = format!(
+        "/oauth2/authorize?response_type=code&client_id={}&state=s",
+        c.id
+    );
+    app.login(&b, "pat", PASSWORD, &path).await;
+    let page = b
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    // Wrong token.
+    let forged = page.replace(&hidden_field(&page, "csrf_token").unwrap(), &"0".repeat(64));
+    let r = app.submit_consent(&b, &forged, "allow", None).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("location").is_none());
+    // No token.
+    let no_token = page.replace("name=\"csrf_token\"", "name=\"other\"");
+    assert_eq!(
+        app.submit_consent(&b, &no_token, "allow", None)
+            .await
+            .status(),
+        403
+    );
+    // Another session's token.
+    let other = app.browser();
+    app.login(&other, "pat", PASSWORD, &path).await;
+    let other_page = other
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.submit_consent(&b, &other_page, "allow", None)
+            .await
+            .status(),
+        403
+    );
+    // Foreign Origin.
+    assert_eq!(
+        app.submit_consent(&b, &page, "allow", Some("https://evil.example"))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.submit_consent(&b, &page, "allow", Some("null"))
+            .await
+            .status(),
+        403
+    );
+    // The real thing, from our origin.
+    let r = app
+        .submit_consent(&b, &page, "allow", Some(&app.base))
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(query_of(&location(&r)).contains_key("code"));
+}
+
+#[tokio::test]
+async fn logout_needs_csrf_and_deletes_the_session() {
+    let app = spawn_app().await;
+    app.add_user("quin").await;
+    let b = app.browser();
+    app.login(&b, "quin", PASSWORD, "/").await;
+    let r = b
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(signed_in(&app, &b).await, "a forged logout changes nothing");
+
+    let page = b
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    let r = b
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(set_cookies(&r)
+        .iter()
+        .any(|c| c.starts_with("portcullis_session=;") && c.contains("Max-Age=0")));
+    assert_eq!(
+        app.sql("UPDATE sessions SET user_id = user_id").await,
+        0,
+        "the row is deleted"
+    );
+    assert!(!signed_in(&app, &b).await);
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_username() {
+    let app = spawn_app_with(|s| s.login.max_failures_per_user = 3).await;
+    app.add_user("ray").await;
+    app.add_user("sam").await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login(&app.browser(), "ray", "wrong", "/")
+                .await
+                .status(),
+            401
+        );
+    }
+    // Now even the right password is refused, with the same generic answer.
+    let r = app.login(&app.browser(), "ray", PASSWORD, "/").await;
+    assert_eq!(r.status(), 401);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Invalid username or password."));
+    // Another user is not locked out.
+    assert_eq!(
+        app.login(&app.browser(), "sam", PASSWORD, "/")
+            .await
+            .status(),
+        303
+    );
+    // Failures older than the window are forgotten: the user is not locked out forever.
+    app.sql(&format!(
+        "UPDATE login_failures SET failed_at = failed_at - {}",
+        app.settings.login.throttle_window_secs + 1
+    ))
+    .await;
+    assert_eq!(
+        app.login(&app.browser(), "ray", PASSWORD, "/")
+            .await
+            .status(),
+        303
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_client_ip() {
+    let app = spawn_app_with(|s| s.login.max_failures_per_ip = 4).await;
+    app.add_user("tia").await;
+    for i in 0..4 {
+        assert_eq!(
+            app.login(&app.browser(), &format!("guess{i}"), "x", "/")
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        app.login(&app.browser(), "tia", PASSWORD, "/")
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn return_to_never_leaves_this_server() {
+    let app = spawn_app().await;
+    app.add_user("uma").await;
+    for evil in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
+        let r = app.login(&app.browser(), "uma", PASSWORD, evil).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(location(&r), "/", "{evil}");
+    }
+}
