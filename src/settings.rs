@@ -21,6 +21,8 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub session: SessionSettings,
     pub login: LoginSettings,
+    pub registration: RegistrationSettings,
+    pub cors: CorsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,6 +184,47 @@ impl Default for LoginSettings {
     }
 }
 
+/// Who may use dynamic client registration (RFC 7591).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationPolicy {
+    /// The endpoint is off.
+    Closed,
+    /// An initial access token (`portcullis registration-token create`) is required.
+    Token,
+    /// Anyone may register, within the rate limit.
+    Open,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationSettings {
+    pub policy: RegistrationPolicy,
+    /// Scopes a dynamically registered client may ask for (and gets when it names none).
+    pub allowed_scope: String,
+    /// Registration requests allowed per client IP within `window_secs`.
+    pub max_per_ip: i64,
+    pub window_secs: i64,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        Self {
+            policy: RegistrationPolicy::Token,
+            allowed_scope: "read write".into(),
+            max_per_ip: 20,
+            window_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsSettings {
+    /// Origins (scheme://host[:port]) whose pages may call the token and revocation endpoints.
+    pub allowed_origins: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("configuration file {0} does not exist")]
@@ -265,6 +308,20 @@ impl Settings {
         ] {
             if v <= 0 {
                 return invalid(format!("{name} must be positive"));
+            }
+        }
+        if crate::domain::scope::Scope::parse(&self.registration.allowed_scope).is_none() {
+            return invalid(
+                "registration.allowed_scope has characters RFC 6749 §3.3 forbids".into(),
+            );
+        }
+        for origin in &self.cors.allowed_origins {
+            let ok =
+                url::Url::parse(origin).is_ok_and(|u| u.origin().ascii_serialization() == *origin);
+            if !ok {
+                return invalid(format!(
+                    "cors.allowed_origins: {origin:?} is not an origin like https://app.example"
+                ));
             }
         }
         if self.login.password_hash_iterations < 1000 {

@@ -71,6 +71,7 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
                 public,
                 grant_types,
                 scope,
+                auth_method: None,
             };
             // Validate before touching the database, so a typo never needs a connection.
             spec.clone().validate()?;

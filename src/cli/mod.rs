@@ -5,6 +5,7 @@ mod client;
 mod config;
 mod db;
 mod migrate;
+mod registration_token;
 mod serve;
 mod user;
 
@@ -50,6 +51,9 @@ pub enum Command {
     /// Validate or print the effective settings.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Initial access tokens for dynamic client registration.
+    #[command(subcommand, name = "registration-token")]
+    RegistrationToken(registration_token::RegistrationTokenCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -65,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(c) => user::run(&settings, c).await,
         Command::Client(c) => client::run(&settings, c).await,
         Command::Config(c) => config::run(&settings, c),
+        Command::RegistrationToken(c) => registration_token::run(&settings, c).await,
     }
 }
 

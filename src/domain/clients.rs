@@ -24,6 +24,9 @@ pub struct NewClientSpec {
     pub public: bool,
     pub grant_types: Vec<String>,
     pub scope: String,
+    /// RFC 7591 `token_endpoint_auth_method`; None: `none` for public, `client_secret_basic`
+    /// otherwise.
+    pub auth_method: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,8 +41,22 @@ impl NewClientSpec {
     /// Validates and normalises: default grant types, a sorted scope, no duplicate URIs.
     pub fn validate(mut self) -> Result<Self, ClientRuleError> {
         let meta = |m: String| Err(ClientRuleError::Metadata(m));
-        if self.name.trim().is_empty() || self.name.len() > 255 {
-            return meta("client name must be 1 to 255 characters".into());
+        if self.name.len() > 255 || self.name.chars().any(char::is_control) {
+            return meta(
+                "client name must be at most 255 characters, without control characters".into(),
+            );
+        }
+        match (self.auth_method.as_deref(), self.public) {
+            (None, _) | (Some(AUTH_NONE), true) | (Some(AUTH_BASIC | AUTH_POST), false) => {}
+            (Some(m), _) if ![AUTH_NONE, AUTH_BASIC, AUTH_POST].contains(&m) => {
+                return meta(format!("token_endpoint_auth_method {m:?} is not supported; use client_secret_basic, client_secret_post or none"));
+            }
+            (Some(m), public) => {
+                let kind = if public { "a public" } else { "a confidential" };
+                return meta(format!(
+                    "token_endpoint_auth_method {m:?} does not fit {kind} client"
+                ));
+            }
         }
         if self.grant_types.is_empty() {
             self.grant_types = if self.public {
@@ -92,11 +109,11 @@ impl NewClientSpec {
         Ok(self)
     }
 
-    pub fn auth_method(&self) -> &'static str {
-        if self.public {
-            AUTH_NONE
-        } else {
-            AUTH_BASIC
+    pub fn auth_method(&self) -> &str {
+        match &self.auth_method {
+            Some(m) => m,
+            None if self.public => AUTH_NONE,
+            None => AUTH_BASIC,
         }
     }
 }
@@ -165,6 +182,7 @@ mod tests {
             public,
             grant_types: vec![],
             scope: "b a".into(),
+            auth_method: None,
         }
     }
 

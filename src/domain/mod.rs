@@ -3,5 +3,6 @@
 pub mod clients;
 pub mod password;
 pub mod pkce;
+pub mod registration;
 pub mod scope;
 pub mod secret;

@@ -74,6 +74,19 @@ pub async fn create_client(
     lifetimes: Lifetimes,
     now: i64,
 ) -> Result<(Client, Option<Secret>), AccountError> {
+    let metadata = json!({ "client_name": spec.name });
+    let (client, secret) = build_client(spec, lifetimes, metadata, now)?;
+    clients::insert(pool, &client).await?;
+    Ok((client, secret))
+}
+
+/// The row for a new client (not yet stored) and its secret.
+pub fn build_client(
+    spec: NewClientSpec,
+    lifetimes: Lifetimes,
+    metadata: serde_json::Value,
+    now: i64,
+) -> Result<(Client, Option<Secret>), AccountError> {
     for ttl in [lifetimes.access_token_ttl, lifetimes.refresh_token_ttl]
         .into_iter()
         .flatten()
@@ -99,9 +112,8 @@ pub async fn create_client(
         registration_access_token_hash: None,
         access_token_ttl: lifetimes.access_token_ttl,
         refresh_token_ttl: lifetimes.refresh_token_ttl,
-        metadata: json!({ "client_name": spec.name }).to_string(),
+        metadata: metadata.to_string(),
         created_at: now,
     };
-    clients::insert(pool, &client).await?;
     Ok((client, secret))
 }

@@ -35,7 +35,7 @@ pub async fn authenticate(
         subjects.push(format!("ip:{ip}"));
     }
     let since = now - cfg.throttle_window_secs;
-    let counts = throttle::recent_failures(pool, &subjects, since).await?;
+    let counts = throttle::recent(pool, &subjects, since).await?;
     let throttled = counts
         .first()
         .is_some_and(|n| *n >= cfg.max_failures_per_user)
@@ -61,7 +61,7 @@ pub async fn authenticate(
             Ok(u)
         }
         _ => {
-            throttle::record_failure(pool, &subjects, now, since).await?;
+            throttle::record(pool, &subjects, now, since).await?;
             if throttled {
                 tracing::warn!(username, ?client_ip, "login throttled");
             }

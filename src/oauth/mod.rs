@@ -13,8 +13,10 @@ pub mod accounts;
 pub mod authorize;
 pub mod client_auth;
 pub mod error;
+pub mod introspect;
 pub mod login;
 pub mod params;
+pub mod registration;
 pub mod token;
 
 pub use error::{ErrorCode, OAuthError};

@@ -64,3 +64,54 @@ pub async fn set_secret_hash(pool: &Pool, client_id: &str, hash: &[u8]) -> Store
         Ok(n > 0)
     })
 }
+
+/// Stores a dynamically registered client. With an initial access token, one use of it is
+/// spent in the same transaction (a conditional UPDATE: concurrent registrations cannot
+/// overspend it); returns false, storing nothing, if it is expired or used up.
+pub async fn insert_registered(
+    pool: &Pool,
+    client: &Client,
+    initial_token: Option<&[u8]>,
+    now: i64,
+) -> StoreResult<bool> {
+    use super::schema::registration_tokens as rt;
+    crate::db_transaction!(pool, |conn| {
+        if let Some(hash) = initial_token {
+            let spent = diesel::update(
+                rt::table
+                    .find(hash)
+                    .filter(rt::uses_left.is_null().or(rt::uses_left.gt(0)))
+                    .filter(rt::expires_at.is_null().or(rt::expires_at.gt(now))),
+            )
+            .set(rt::uses_left.eq(rt::uses_left - 1))
+            .execute(conn)
+            .await?;
+            if spent != 1 {
+                return Ok(false);
+            }
+        }
+        diesel::insert_into(clients::table)
+            .values(client)
+            .execute(conn)
+            .await?;
+        Ok(true)
+    })
+}
+
+/// Replaces a client's registered metadata (RFC 7592 §2.2); credentials stay as they are.
+pub async fn replace_metadata(pool: &Pool, c: &Client) -> StoreResult<bool> {
+    db_run!(pool, |conn| {
+        let n = diesel::update(clients::table.find(&c.client_id))
+            .set((
+                clients::name.eq(&c.name),
+                clients::redirect_uris.eq(&c.redirect_uris),
+                clients::grant_types.eq(&c.grant_types),
+                clients::scope.eq(&c.scope),
+                clients::token_endpoint_auth_method.eq(&c.token_endpoint_auth_method),
+                clients::metadata.eq(&c.metadata),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(n > 0)
+    })
+}

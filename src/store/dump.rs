@@ -1,6 +1,6 @@
 //! `db dump` / `db load`: every table as one versioned JSON document, so an installation can
 //! move between backends (Django's dumpdata/loaddata). Secrets stay hashed. Rows are sorted by
-//! primary key so the same data gives the same document on either backend. `login_failures`
+//! primary key so the same data gives the same document on either backend. `throttle_events`
 //! holds only short-lived throttle counters and is not carried over.
 
 use diesel::prelude::*;
@@ -33,6 +33,7 @@ pub struct Tables {
     pub authorization_codes: Vec<AuthorizationCode>,
     pub tokens: Vec<Token>,
     pub consents: Vec<Consent>,
+    pub registration_tokens: Vec<RegistrationToken>,
 }
 
 impl Tables {
@@ -43,6 +44,7 @@ impl Tables {
             + self.authorization_codes.len()
             + self.tokens.len()
             + self.consents.len()
+            + self.registration_tokens.len()
     }
 
     fn sort(&mut self) {
@@ -78,6 +80,10 @@ pub async fn dump(pool: &Pool, schema_version: String) -> StoreResult<Document> 
                 .select(Consent::as_select())
                 .load(conn)
                 .await?,
+            registration_tokens: registration_tokens::table
+                .select(RegistrationToken::as_select())
+                .load(conn)
+                .await?,
         })
     })?;
     tables.sort();
@@ -89,8 +95,7 @@ pub async fn dump(pool: &Pool, schema_version: String) -> StoreResult<Document> 
     })
 }
 
-/// Inserts every row in one transaction (row by row: SQLite has no multi-row INSERT with
-/// DEFAULT, and Diesel's batch form needs it for nullable columns); refuses a target that holds any row. Returns the
+/// Inserts every row in one transaction; refuses a target that holds any row. Returns the
 /// number of rows loaded.
 pub async fn load(pool: &Pool, doc: &Document, target_schema_version: &str) -> StoreResult<usize> {
     if doc.format != FORMAT || doc.version != VERSION {
@@ -110,60 +115,55 @@ pub async fn load(pool: &Pool, doc: &Document, target_schema_version: &str) -> S
     }
     let t = &doc.tables;
     crate::db_transaction!(pool, |conn| {
-        // Insert first, count afterwards: SQLite's deferred transaction must write before it
-        // reads (STACK-NOTES). A non-empty target rolls everything back.
-        for row in &t.users {
-            diesel::insert_into(users::table)
-                .values(row)
-                .execute(conn)
-                .await?;
-        }
-        for row in &t.clients {
-            diesel::insert_into(clients::table)
-                .values(row)
-                .execute(conn)
-                .await?;
-        }
-        for row in &t.sessions {
-            diesel::insert_into(sessions::table)
-                .values(row)
-                .execute(conn)
-                .await?;
-        }
-        for row in &t.authorization_codes {
-            diesel::insert_into(authorization_codes::table)
-                .values(row)
-                .execute(conn)
-                .await?;
-        }
-        for row in &t.tokens {
-            diesel::insert_into(tokens::table)
-                .values(row)
-                .execute(conn)
-                .await?;
-        }
-        for row in &t.consents {
-            diesel::insert_into(consents::table)
-                .values(row)
-                .execute(conn)
-                .await?;
-        }
+        // Parents before children, for the foreign keys.
+        insert_rows!(conn, users, t.users);
+        insert_rows!(conn, clients, t.clients);
+        insert_rows!(conn, sessions, t.sessions);
+        insert_rows!(conn, authorization_codes, t.authorization_codes);
+        insert_rows!(conn, tokens, t.tokens);
+        insert_rows!(conn, consents, t.consents);
+        insert_rows!(conn, registration_tokens, t.registration_tokens);
         // Checked again inside the transaction in case a server started writing meanwhile.
-        let total: i64 = users::table.count().get_result::<i64>(conn).await?
-            + clients::table.count().get_result::<i64>(conn).await?
-            + sessions::table.count().get_result::<i64>(conn).await?
-            + authorization_codes::table
-                .count()
-                .get_result::<i64>(conn)
-                .await?
-            + tokens::table.count().get_result::<i64>(conn).await?
-            + consents::table.count().get_result::<i64>(conn).await?;
-        if total as usize != t.row_count() {
+        if count_rows!(conn) as usize != t.row_count() {
             return Err(not_empty());
         }
         Ok(t.row_count())
     })
 }
+
+/// Inserts rows one by one: SQLite has no multi-row INSERT with DEFAULT, which Diesel's batch
+/// form needs for nullable columns.
+macro_rules! insert_rows {
+    ($conn:ident, $table:ident, $rows:expr) => {
+        for row in &$rows {
+            diesel::insert_into($table::table)
+                .values(row)
+                .execute($conn)
+                .await?;
+        }
+    };
+}
+use insert_rows;
+
+/// Rows in every dumped table.
+macro_rules! count_rows {
+    ($conn:ident) => {
+        users::table.count().get_result::<i64>($conn).await?
+            + clients::table.count().get_result::<i64>($conn).await?
+            + sessions::table.count().get_result::<i64>($conn).await?
+            + authorization_codes::table
+                .count()
+                .get_result::<i64>($conn)
+                .await?
+            + tokens::table.count().get_result::<i64>($conn).await?
+            + consents::table.count().get_result::<i64>($conn).await?
+            + registration_tokens::table
+                .count()
+                .get_result::<i64>($conn)
+                .await?
+    };
+}
+use count_rows;
 
 fn not_empty() -> StoreError {
     StoreError::Config(
@@ -172,15 +172,5 @@ fn not_empty() -> StoreError {
 }
 
 async fn row_total(pool: &Pool) -> StoreResult<i64> {
-    crate::db_run!(pool, |conn| {
-        Ok(users::table.count().get_result::<i64>(conn).await?
-            + clients::table.count().get_result::<i64>(conn).await?
-            + sessions::table.count().get_result::<i64>(conn).await?
-            + authorization_codes::table
-                .count()
-                .get_result::<i64>(conn)
-                .await?
-            + tokens::table.count().get_result::<i64>(conn).await?
-            + consents::table.count().get_result::<i64>(conn).await?)
-    })
+    crate::db_run!(pool, |conn| Ok(count_rows!(conn)))
 }

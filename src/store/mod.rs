@@ -8,6 +8,7 @@ pub mod consents;
 pub mod dump;
 pub mod migrations;
 pub mod models;
+pub mod registration_tokens;
 pub mod schema;
 pub mod sessions;
 pub mod throttle;

@@ -151,3 +151,16 @@ pub struct Consent {
     pub scope: String,
     pub granted_at: i64,
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = registration_tokens, check_for_backend(diesel::mysql::Mysql, diesel::sqlite::Sqlite))]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationToken {
+    #[serde(with = "hex_bytes")]
+    pub token_hash: Vec<u8>,
+    /// None: unlimited.
+    pub uses_left: Option<i64>,
+    pub created_at: i64,
+    /// None: never expires.
+    pub expires_at: Option<i64>,
+}

@@ -83,16 +83,26 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_failures (id) {
+    throttle_events (id) {
         id -> BigInt,
         subject -> Text,
-        failed_at -> BigInt,
+        occurred_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    registration_tokens (token_hash) {
+        token_hash -> Binary,
+        uses_left -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
     }
 }
 
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
 diesel::joinable!(tokens -> clients (client_id));
+diesel::joinable!(tokens -> users (user_id));
 diesel::joinable!(consents -> clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -102,5 +112,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     tokens,
     consents,
-    login_failures,
+    throttle_events,
+    registration_tokens,
 );

@@ -1,26 +1,23 @@
-//! `login_failures` table: failed logins per subject (`user:NAME`, `ip:ADDR`) so throttling
-//! holds across nodes and restarts.
+//! `throttle_events` table: events counted for rate limits (failed logins per `user:NAME` and
+//! `ip:ADDR`, registrations per `register:ADDR`), in the database so limits hold across nodes
+//! and restarts.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::schema::login_failures;
+use super::schema::throttle_events;
 use super::{Pool, StoreResult};
 use crate::db_run;
 
-/// Failures of each subject since `since`.
-pub async fn recent_failures(
-    pool: &Pool,
-    subjects: &[String],
-    since: i64,
-) -> StoreResult<Vec<i64>> {
+/// Events of each subject since `since`.
+pub async fn recent(pool: &Pool, subjects: &[String], since: i64) -> StoreResult<Vec<i64>> {
     let mut counts = Vec::with_capacity(subjects.len());
     for s in subjects {
         let n = db_run!(pool, |conn| {
             Ok::<i64, super::StoreError>(
-                login_failures::table
-                    .filter(login_failures::subject.eq(s))
-                    .filter(login_failures::failed_at.ge(since))
+                throttle_events::table
+                    .filter(throttle_events::subject.eq(s))
+                    .filter(throttle_events::occurred_at.ge(since))
                     .count()
                     .get_result(conn)
                     .await?,
@@ -31,8 +28,8 @@ pub async fn recent_failures(
     Ok(counts)
 }
 
-/// Records one failure for each subject, and forgets failures older than `forget_before`.
-pub async fn record_failure(
+/// Records one event for each subject, and forgets events older than `forget_before`.
+pub async fn record(
     pool: &Pool,
     subjects: &[String],
     now: i64,
@@ -40,25 +37,27 @@ pub async fn record_failure(
 ) -> StoreResult<()> {
     crate::db_transaction!(pool, |conn| {
         for s in subjects {
-            diesel::insert_into(login_failures::table)
+            diesel::insert_into(throttle_events::table)
                 .values((
-                    login_failures::subject.eq(s),
-                    login_failures::failed_at.eq(now),
+                    throttle_events::subject.eq(s),
+                    throttle_events::occurred_at.eq(now),
                 ))
                 .execute(conn)
                 .await?;
         }
-        diesel::delete(login_failures::table.filter(login_failures::failed_at.lt(forget_before)))
-            .execute(conn)
-            .await?;
+        diesel::delete(
+            throttle_events::table.filter(throttle_events::occurred_at.lt(forget_before)),
+        )
+        .execute(conn)
+        .await?;
         Ok(())
     })
 }
 
-/// A successful login clears that user's failures (not the IP's).
+/// Forgets a subject's events (a successful login clears that user's failures).
 pub async fn clear(pool: &Pool, subject: &str) -> StoreResult<()> {
     db_run!(pool, |conn| {
-        diesel::delete(login_failures::table.filter(login_failures::subject.eq(subject)))
+        diesel::delete(throttle_events::table.filter(throttle_events::subject.eq(subject)))
             .execute(conn)
             .await?;
         Ok(())

@@ -70,3 +70,40 @@ pub async fn revoke_family(pool: &Pool, family_id: &str, now: i64) -> StoreResul
         .await?)
     })
 }
+
+/// What introspection needs in one indexed read: the token and, when a user is behind it,
+/// their username and whether they are disabled.
+pub async fn find_with_user(
+    pool: &Pool,
+    token_hash: &[u8],
+) -> StoreResult<Option<(Token, Option<String>, Option<bool>)>> {
+    use super::schema::users;
+    db_run!(pool, |conn| {
+        Ok(tokens::table
+            .left_join(users::table)
+            .filter(tokens::token_hash.eq(token_hash))
+            .select((
+                Token::as_select(),
+                users::username.nullable(),
+                users::disabled.nullable(),
+            ))
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}
+
+/// Revokes one token. Returns whether it was live.
+pub async fn revoke(pool: &Pool, token_hash: &[u8], now: i64) -> StoreResult<bool> {
+    db_run!(pool, |conn| {
+        Ok(diesel::update(
+            tokens::table
+                .find(token_hash)
+                .filter(tokens::revoked_at.is_null()),
+        )
+        .set(tokens::revoked_at.eq(now))
+        .execute(conn)
+        .await?
+            > 0)
+    })
+}

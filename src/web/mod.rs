@@ -3,10 +3,14 @@
 
 pub mod authorize;
 pub mod cookies;
+pub mod cors;
 pub mod error;
 pub mod health;
+pub mod introspect;
 pub mod login;
+pub mod metadata;
 pub mod pages;
+pub mod register;
 pub mod request;
 pub mod token;
 
@@ -29,7 +33,15 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(authorize::routes(state.clone()))
         .unify()
-        .or(token::routes(state))
+        .or(token::routes(state.clone()))
+        .unify()
+        .or(introspect::routes(state.clone()))
+        .unify()
+        .or(register::routes(state.clone()))
+        .unify()
+        .or(metadata::routes(state.clone()))
+        .unify()
+        .or(cors::preflight(state))
         .unify();
     routes
         .recover(error::recover)

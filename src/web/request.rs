@@ -7,6 +7,9 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use crate::oauth::params::Params;
+use crate::oauth::{ErrorCode, OAuthError};
+
 /// Bodies of forms and token requests are small; anything larger is refused with 413.
 pub const MAX_FORM_BYTES: u64 = 64 * 1024;
 
@@ -71,4 +74,24 @@ pub fn with_cookie(mut r: Response, cookie: &str) -> Response {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
+}
+
+/// The parameters of a token-style request (RFC 6749 §3.2: a form, no repeated parameters),
+/// or the `invalid_request` error to answer with.
+pub fn form_params(ct: Option<&str>, body: &[u8]) -> Result<Params, OAuthError> {
+    if !is_form(ct) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(|b| Params::parse(b).ok())
+        .ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "malformed or repeated parameters",
+            )
+        })
 }

@@ -8,10 +8,9 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::request::{form_body, is_form};
-use super::{detached, with_state, ApiError};
+use super::request::{form_body, form_params};
+use super::{cors, detached, with_state, ApiError};
 use crate::oauth::error::{OAuthError, TokenError};
-use crate::oauth::params::Params;
 use crate::oauth::{token, ErrorCode};
 use crate::startup::AppState;
 
@@ -19,11 +18,17 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("oauth2" / "token")
         .and(warp::post())
         .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::optional::<String>("origin"))
         .and(form_body())
         .and(with_state(state))
         .then(
-            |auth: Option<String>, ct: Option<String>, body: Bytes, state: Arc<AppState>| {
-                detached(handle(state, auth, ct, body))
+            |auth: Option<String>,
+             origin: Option<String>,
+             ct: Option<String>,
+             body: Bytes,
+             state: Arc<AppState>| async move {
+                let r = detached(handle(state.clone(), auth, ct, body)).await;
+                cors::apply(r, &state, origin.as_deref(), cors::Policy::Configured)
             },
         )
         .boxed()
@@ -36,23 +41,9 @@ async fn handle(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // RFC 6749 §3.2: the request is application/x-www-form-urlencoded.
-    if !is_form(ct.as_deref()) {
-        return Ok(oauth_error(&OAuthError::new(
-            ErrorCode::InvalidRequest,
-            "the body must be application/x-www-form-urlencoded",
-        )));
-    }
-    let params = match std::str::from_utf8(&body)
-        .map_err(|_| ())
-        .and_then(|b| Params::parse(b).map_err(|_| ()))
-    {
+    let params = match form_params(ct.as_deref(), &body) {
         Ok(p) => p,
-        Err(()) => {
-            return Ok(oauth_error(&OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "malformed or repeated parameters",
-            )))
-        }
+        Err(e) => return Ok(oauth_error(&e)),
     };
     match token::handle(
         &state.pool,
@@ -88,7 +79,7 @@ pub fn oauth_error(e: &OAuthError) -> Response {
 }
 
 /// RFC 6749 §5.1: token responses carry `Cache-Control: no-store` and `Pragma: no-cache`.
-fn no_store(mut r: Response) -> Response {
+pub fn no_store(mut r: Response) -> Response {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r.headers_mut()

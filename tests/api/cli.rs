@@ -15,25 +15,43 @@ async fn migrate_status_run_revert_redo() {
         status.lines().all(|l| l.starts_with("pending ")),
         "{status}"
     );
+    let versions: Vec<String> = status
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap().to_string())
+        .collect();
+    let newest = versions.last().unwrap().clone();
+
     let run = cli.ok(&["migrate", "run"]);
+    assert_eq!(run.lines().count(), versions.len(), "{run}");
     assert!(run.contains("applied 20261126000001"), "{run}");
     assert_eq!(cli.ok(&["migrate", "run"]).trim(), "nothing to do");
     assert!(cli
         .ok(&["migrate", "status"])
         .lines()
         .all(|l| l.starts_with("applied ")));
+
+    // redo and revert act on the newest migration only.
     assert!(cli
         .ok(&["migrate", "redo"])
-        .contains("redone 20261126000001"));
+        .contains(&format!("redone {newest}")));
     assert!(cli
         .ok(&["migrate", "revert"])
-        .contains("reverted 20261126000001"));
+        .contains(&format!("reverted {newest}")));
+    let status = cli.ok(&["migrate", "status"]);
+    assert!(
+        status.lines().last().unwrap().starts_with("pending "),
+        "{status}"
+    );
+    for _ in 1..versions.len() {
+        cli.ok(&["migrate", "revert"]);
+    }
     assert!(cli
         .ok(&["migrate", "status"])
         .lines()
         .all(|l| l.starts_with("pending ")));
     let err = cli.fails(&["migrate", "revert"]);
     assert!(err.contains("no migration is applied"), "{err}");
+
     cli.ok(&["migrate", "run"]);
     cli.ok(&["migrate", "revert", "--all"]);
     assert!(cli
@@ -41,20 +59,19 @@ async fn migrate_status_run_revert_redo() {
         .lines()
         .all(|l| l.starts_with("pending ")));
     cli.ok(&["migrate", "run"]);
-    // --to the newest applied version reverts nothing.
-    let newest = cli
-        .ok(&["migrate", "status"])
-        .lines()
-        .last()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .to_string();
+    // --to the newest applied version reverts nothing; --to the first reverts the rest.
     assert_eq!(
         cli.ok(&["migrate", "revert", "--to", &newest]).trim(),
         "nothing to do"
     );
+    let reverted = cli.ok(&["migrate", "revert", "--to", &versions[0]]);
+    assert_eq!(reverted.lines().count(), versions.len() - 1, "{reverted}");
+    assert!(cli
+        .ok(&["migrate", "status"])
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("applied "));
     assert!(cli
         .fails(&["migrate", "revert", "--to", "19990101000000"])
         .contains("is not applied"));

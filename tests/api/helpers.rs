@@ -354,6 +354,7 @@ impl TestApp {
             public: false,
             grant_types: vec![],
             scope: "read write".into(),
+            auth_method: None,
         };
         tweak(&mut spec);
         let redirect_uri = spec.redirect_uris.first().cloned().unwrap_or_default();

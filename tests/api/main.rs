@@ -7,11 +7,14 @@
 mod authorize;
 mod cli;
 mod concurrency;
+mod discovery;
 mod flows;
 mod health;
 mod helpers;
 mod interop;
+mod introspection;
 mod migrations;
+mod registration;
 mod resilience;
 mod sessions;
 mod settings;

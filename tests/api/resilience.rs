@@ -12,19 +12,39 @@ use crate::helpers::{mysql_base_url, spawn_app, spawn_app_on, spawn_app_with, Te
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_disconnect_mid_request_do_not_poison_the_pool() {
     let app = spawn_app_with(|s| s.database.pool_size = 2).await;
-    // 300 requests abandoned right after they are sent, at several points of the round trip.
+    let client = app.confidential_client().await;
+    let basic = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            client.id,
+            client.secret.clone().unwrap()
+        ))
+    };
+    let body = "grant_type=client_credentials&scope=read";
+    let token_request = format!(
+        "POST /oauth2/token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {basic}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let requests = std::sync::Arc::new([
+        token_request,
+        "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+    ]);
+    // 300 requests (token issuance: a read and an insert; readiness: a ping) abandoned right
+    // after they are sent, at several points of the database round trip.
     let mut tasks = Vec::new();
     for i in 0..300u64 {
-        let addr = app.addr;
+        let (addr, requests) = (app.addr, requests.clone());
         tasks.push(tokio::spawn(async move {
             let mut s = TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.write_all(requests[(i % 2) as usize].as_bytes())
                 .await
                 .unwrap();
-            if i % 3 == 1 {
-                tokio::task::yield_now().await;
-            } else if i % 3 == 2 {
-                tokio::time::sleep(Duration::from_micros(200 * (i % 7))).await;
+            match i % 3 {
+                0 => {}
+                1 => tokio::task::yield_now().await,
+                _ => tokio::time::sleep(Duration::from_micros(300 * (i % 7))).await,
             }
             // Reset, not a graceful close: the server sees the peer vanish. A zero linger
             // never blocks on drop, which is what the deprecation warns about.
@@ -37,7 +57,15 @@ async fn clients_that_disconnect_mid_request_do_not_poison_the_pool() {
         t.await.unwrap();
     }
     // Every later request must succeed.
-    for _ in 0..60 {
+    let secret = client.secret.as_deref().unwrap();
+    for _ in 0..30 {
+        let r = app
+            .token(
+                Some((&client.id, secret)),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
         let r = app.get("/readyz").await;
         assert_eq!(r.status(), 200, "{:?}", r.text().await);
     }

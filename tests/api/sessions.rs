@@ -381,7 +381,7 @@ async fn failed_logins_are_throttled_per_username() {
     );
     // Failures older than the window are forgotten: the user is not locked out forever.
     app.sql(&format!(
-        "UPDATE login_failures SET failed_at = failed_at - {}",
+        "UPDATE throttle_events SET occurred_at = occurred_at - {}",
         app.settings.login.throttle_window_secs + 1
     ))
     .await;

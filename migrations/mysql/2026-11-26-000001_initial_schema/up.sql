@@ -90,11 +90,11 @@ CREATE TABLE consents (
     INDEX ix_consents_client_id (client_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
-CREATE TABLE login_failures (
+CREATE TABLE throttle_events (
     id BIGINT NOT NULL AUTO_INCREMENT,
     subject VARCHAR(255) COLLATE utf8mb4_bin NOT NULL,
-    failed_at BIGINT NOT NULL,
-    CONSTRAINT pk_login_failures PRIMARY KEY (id),
-    INDEX ix_login_failures_subject (subject, failed_at),
-    INDEX ix_login_failures_failed_at (failed_at)
+    occurred_at BIGINT NOT NULL,
+    CONSTRAINT pk_throttle_events PRIMARY KEY (id),
+    INDEX ix_throttle_events_subject (subject, occurred_at),
+    INDEX ix_throttle_events_occurred_at (occurred_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -1,4 +1,4 @@
-DROP TABLE login_failures;
+DROP TABLE throttle_events;
 DROP TABLE consents;
 DROP TABLE tokens;
 DROP TABLE authorization_codes;

@@ -89,11 +89,11 @@ CREATE TABLE consents (
 );
 CREATE INDEX ix_consents_client_id ON consents (client_id);
 
-CREATE TABLE login_failures (
+CREATE TABLE throttle_events (
     id INTEGER NOT NULL,
     subject TEXT NOT NULL,
-    failed_at BIGINT NOT NULL,
-    CONSTRAINT pk_login_failures PRIMARY KEY (id)
+    occurred_at BIGINT NOT NULL,
+    CONSTRAINT pk_throttle_events PRIMARY KEY (id)
 );
-CREATE INDEX ix_login_failures_subject ON login_failures (subject, failed_at);
-CREATE INDEX ix_login_failures_failed_at ON login_failures (failed_at);
+CREATE INDEX ix_throttle_events_subject ON throttle_events (subject, occurred_at);
+CREATE INDEX ix_throttle_events_occurred_at ON throttle_events (occurred_at);

@@ -1,0 +1,91 @@
+//! Token introspection (RFC 7662) and revocation (RFC 7009): what resource servers and clients
+//! ask about tokens. Both are one indexed read by SHA-256; no slow hashing on these paths.
+
+use serde_json::{json, Value};
+
+use super::client_auth;
+use super::error::{oauth, TokenError};
+use super::params::Params;
+use super::ErrorCode::{InvalidClient, InvalidRequest};
+use crate::domain::secret::Secret;
+use crate::store::models::{Token, KIND_ACCESS, KIND_REFRESH};
+use crate::store::{tokens, Pool};
+
+/// RFC 7662 §2.1–2.2. The caller must be a confidential client; anything not live is exactly
+/// `{"active": false}`.
+pub async fn introspect(
+    pool: &Pool,
+    issuer: &str,
+    params: &Params,
+    authorization: Option<&str>,
+    now: i64,
+) -> Result<Value, TokenError> {
+    let caller = client_auth::authenticate(pool, params, authorization).await?;
+    if caller.is_public() {
+        return oauth(InvalidClient, "introspection needs a confidential client");
+    }
+    let Some(presented) = params.get("token") else {
+        return oauth(InvalidRequest, "token is required");
+    };
+    // token_type_hint only says where to look first (§2.1); one lookup covers both kinds.
+    let digest = Secret::from_presented(presented).digest();
+    let Some((t, username, disabled)) = tokens::find_with_user(pool, digest.as_bytes()).await?
+    else {
+        return Ok(inactive());
+    };
+    if !is_live(&t, now) || disabled == Some(true) {
+        return Ok(inactive());
+    }
+    let mut body = json!({
+        "active": true,
+        "scope": t.scope,
+        "client_id": t.client_id,
+        "sub": t.user_id.as_deref().unwrap_or(&t.client_id),
+        "token_type": if t.kind == KIND_ACCESS { "Bearer" } else { "refresh_token" },
+        "exp": t.expires_at,
+        "iat": t.created_at,
+        "iss": issuer,
+    });
+    if let Some(name) = username {
+        body["username"] = json!(name);
+    }
+    Ok(body)
+}
+
+fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+fn is_live(t: &Token, now: i64) -> bool {
+    let used_refresh = t.kind == KIND_REFRESH && t.consumed_at.is_some();
+    t.revoked_at.is_none() && t.expires_at > now && !used_refresh
+}
+
+/// RFC 7009 §2.1–2.2. Only the client a token was issued to can revoke it; anything else
+/// (unknown, foreign, already revoked) still answers 200 and changes nothing. Revoking a
+/// refresh token revokes its family, access tokens included.
+pub async fn revoke(
+    pool: &Pool,
+    params: &Params,
+    authorization: Option<&str>,
+    now: i64,
+) -> Result<(), TokenError> {
+    let caller = client_auth::authenticate(pool, params, authorization).await?;
+    let Some(presented) = params.get("token") else {
+        return oauth(InvalidRequest, "token is required");
+    };
+    let digest = Secret::from_presented(presented).digest();
+    let Some(t) = tokens::find(pool, digest.as_bytes()).await? else {
+        return Ok(());
+    };
+    if t.client_id != caller.client_id {
+        tracing::info!(caller = %caller.client_id, "revocation of another client's token ignored");
+        return Ok(());
+    }
+    if t.kind == KIND_REFRESH {
+        tokens::revoke_family(pool, &t.family_id, now).await?;
+    } else {
+        tokens::revoke(pool, digest.as_bytes(), now).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Dynamic client registration (RFC 7591) and its management protocol (RFC 7592).
+
+use serde_json::{json, Value};
+
+use super::accounts::{build_client, AccountError, Lifetimes};
+use crate::domain::registration::{self, MetadataError};
+use crate::domain::scope::Scope;
+use crate::domain::secret::{Digest, Secret};
+use crate::settings::{RegistrationPolicy, Settings};
+use crate::store::models::Client;
+use crate::store::{clients, registration_tokens, throttle, Pool, StoreError};
+
+pub const RAT_PREFIX: &str = "pc_rat_";
+pub const INITIAL_TOKEN_PREFIX: &str = "pc_iat_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("registration is closed")]
+    Closed,
+    /// A missing, wrong, expired or used-up bearer token (initial or registration access).
+    #[error("invalid_token")]
+    InvalidToken,
+    #[error("too many registrations from this address")]
+    RateLimited,
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<AccountError> for RegistrationError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Store(s) => RegistrationError::Store(s),
+            other => RegistrationError::Metadata(MetadataError {
+                code: "invalid_client_metadata",
+                description: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// RFC 7591 §3: registers a client. `bearer` is the initial access token, when sent.
+pub async fn register(
+    pool: &Pool,
+    settings: &Settings,
+    body: &Value,
+    bearer: Option<&str>,
+    client_ip: Option<std::net::IpAddr>,
+    now: i64,
+) -> Result<Value, RegistrationError> {
+    let cfg = &settings.registration;
+    let initial = match cfg.policy {
+        RegistrationPolicy::Closed => return Err(RegistrationError::Closed),
+        RegistrationPolicy::Open => None,
+        RegistrationPolicy::Token => {
+            let digest =
+                Secret::from_presented(bearer.ok_or(RegistrationError::InvalidToken)?).digest();
+            if !registration_tokens::is_usable(pool, digest.as_bytes(), now).await? {
+                return Err(RegistrationError::InvalidToken);
+            }
+            Some(digest)
+        }
+    };
+    if let Some(ip) = client_ip {
+        let subject = vec![format!("register:{ip}")];
+        let since = now - cfg.window_secs;
+        if throttle::recent(pool, &subject, since).await?[0] >= cfg.max_per_ip {
+            return Err(RegistrationError::RateLimited);
+        }
+        throttle::record(pool, &subject, now, since).await?;
+    }
+    let allowed = Scope::parse(&cfg.allowed_scope).unwrap_or_default();
+    let reg = registration::validate(body, &allowed)?;
+    let (mut client, secret) = build_client(reg.spec, Lifetimes::default(), reg.metadata, now)?;
+    let rat = Secret::generate(RAT_PREFIX);
+    client.registration_access_token_hash = Some(rat.digest().as_bytes().to_vec());
+    let spent = initial.as_ref().map(|d: &Digest| d.as_bytes());
+    if !clients::insert_registered(pool, &client, spent, now).await? {
+        // The initial token ran out between the check and the insert.
+        return Err(RegistrationError::InvalidToken);
+    }
+    let mut out = describe(&client, settings);
+    out["registration_access_token"] = json!(rat.expose());
+    if let Some(s) = secret {
+        out["client_secret"] = json!(s.expose());
+        out["client_secret_expires_at"] = json!(0);
+    }
+    Ok(out)
+}
+
+/// RFC 7592 §2: the client the registration access token belongs to. A wrong token, or a
+/// client registered without one, is `InvalidToken` (401), never a hint that the id exists.
+pub async fn authorize_management(
+    pool: &Pool,
+    client_id: &str,
+    bearer: Option<&str>,
+) -> Result<Client, RegistrationError> {
+    let bearer = bearer.ok_or(RegistrationError::InvalidToken)?;
+    let client = clients::find(pool, client_id)
+        .await?
+        .ok_or(RegistrationError::InvalidToken)?;
+    match &client.registration_access_token_hash {
+        Some(stored) if Secret::from_presented(bearer).digest().matches(stored) => Ok(client),
+        _ => Err(RegistrationError::InvalidToken),
+    }
+}
+
+/// RFC 7592 §2.2: replaces the metadata. The body must name the same client_id, and a
+/// client_secret in it must be the current one; the client cannot switch between public and
+/// confidential (its credentials would change).
+pub async fn update(
+    pool: &Pool,
+    settings: &Settings,
+    client: Client,
+    body: &Value,
+) -> Result<Value, RegistrationError> {
+    let bad = |d: &str| {
+        RegistrationError::Metadata(MetadataError {
+            code: "invalid_client_metadata",
+            description: d.into(),
+        })
+    };
+    if body.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+        return Err(bad("client_id in the body must be this client's id"));
+    }
+    if let Some(s) = body.get("client_secret") {
+        let ok = match (s.as_str(), &client.secret_hash) {
+            (Some(s), Some(h)) => Secret::from_presented(s).digest().matches(h),
+            _ => false,
+        };
+        if !ok {
+            return Err(bad("client_secret does not match"));
+        }
+    }
+    let allowed = Scope::parse(&settings.registration.allowed_scope).unwrap_or_default();
+    let reg = registration::validate(body, &allowed)?;
+    if reg.spec.public != client.is_public() {
+        return Err(bad(
+            "a client cannot switch between public and confidential; register a new one",
+        ));
+    }
+    let updated = Client {
+        name: reg.spec.name.clone(),
+        redirect_uris: serde_json::to_string(&reg.spec.redirect_uris)
+            .unwrap_or_else(|_| "[]".into()),
+        grant_types: reg.spec.grant_types.join(" "),
+        scope: reg.spec.scope.clone(),
+        token_endpoint_auth_method: reg.spec.auth_method().to_string(),
+        metadata: reg.metadata.to_string(),
+        ..client
+    };
+    clients::replace_metadata(pool, &updated).await?;
+    Ok(describe(&updated, settings))
+}
+
+/// RFC 7591 §3.2.1 / RFC 7592 §3: the client information response, without secrets.
+pub fn describe(c: &Client, settings: &Settings) -> Value {
+    let mut out = json!({
+        "client_id": c.client_id,
+        "client_id_issued_at": c.created_at,
+        "redirect_uris": c.redirect_uri_list(),
+        "grant_types": c.grant_type_list(),
+        "token_endpoint_auth_method": c.token_endpoint_auth_method,
+        "scope": c.scope,
+        "registration_client_uri": format!("{}/oauth2/register/{}", settings.issuer(), c.client_id),
+    });
+    if let Ok(Value::Object(meta)) = serde_json::from_str::<Value>(&c.metadata) {
+        for (k, v) in meta {
+            out[k] = v;
+        }
+    }
+    if c.name.is_empty() {
+        if let Some(o) = out.as_object_mut() {
+            o.remove("client_name");
+        }
+    }
+    out
+}

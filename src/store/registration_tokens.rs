@@ -1,0 +1,34 @@
+//! `registration_tokens` table: initial access tokens for dynamic registration (RFC 7591 §3).
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::models::RegistrationToken;
+use super::schema::registration_tokens;
+use super::{Pool, StoreResult};
+use crate::db_run;
+
+pub async fn insert(pool: &Pool, token: &RegistrationToken) -> StoreResult<()> {
+    db_run!(pool, |conn| {
+        diesel::insert_into(registration_tokens::table)
+            .values(token)
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Whether the token exists, has not expired and has uses left (read only).
+pub async fn is_usable(pool: &Pool, token_hash: &[u8], now: i64) -> StoreResult<bool> {
+    db_run!(pool, |conn| {
+        let t: Option<RegistrationToken> = registration_tokens::table
+            .find(token_hash)
+            .select(RegistrationToken::as_select())
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(t.is_some_and(|t| {
+            t.expires_at.is_none_or(|e| e > now) && t.uses_left.is_none_or(|u| u > 0)
+        }))
+    })
+}

@@ -1,0 +1,196 @@
+//! `POST /oauth2/register` (RFC 7591) and `GET/PUT/DELETE /oauth2/register/{client_id}`
+//! (RFC 7592), with JSON in and out.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use warp::filters::BoxedFilter;
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::request::{browser, Browser, MAX_FORM_BYTES};
+use super::token::no_store;
+use super::{detached, with_state, ApiError};
+use crate::oauth::registration::{self, RegistrationError};
+use crate::settings::RegistrationPolicy;
+use crate::startup::AppState;
+use crate::store::clients;
+
+pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    let bearer = warp::header::optional::<String>("authorization").map(|h: Option<String>| {
+        h.and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
+    });
+    let create = warp::path!("oauth2" / "register")
+        .and(warp::post())
+        .and(bearer)
+        .and(browser())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
+        .and(warp::body::bytes())
+        .and(with_state(state.clone()))
+        .then(|bearer, b: Browser, ct, body, state| detached(create(state, bearer, b, ct, body)));
+    let read = warp::path!("oauth2" / "register" / String)
+        .and(warp::get())
+        .and(bearer)
+        .and(with_state(state.clone()))
+        .then(|id, bearer, state| detached(read(state, id, bearer)));
+    let update = warp::path!("oauth2" / "register" / String)
+        .and(warp::put())
+        .and(bearer)
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
+        .and(warp::body::bytes())
+        .and(with_state(state.clone()))
+        .then(|id, bearer, ct, body, state| detached(update(state, id, bearer, ct, body)));
+    let delete = warp::path!("oauth2" / "register" / String)
+        .and(warp::delete())
+        .and(bearer)
+        .and(with_state(state))
+        .then(|id, bearer, state| detached(delete(state, id, bearer)));
+    create
+        .or(read)
+        .unify()
+        .or(update)
+        .unify()
+        .or(delete)
+        .unify()
+        .boxed()
+}
+
+fn json_body(ct: Option<&str>, body: &[u8]) -> Result<serde_json::Value, RegistrationError> {
+    let is_json = ct
+        .and_then(|c| c.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(metadata_error("the body must be application/json"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| metadata_error(&format!("the body is not valid JSON: {e}")))
+}
+
+fn metadata_error(d: &str) -> RegistrationError {
+    RegistrationError::Metadata(crate::domain::registration::MetadataError {
+        code: "invalid_client_metadata",
+        description: d.into(),
+    })
+}
+
+async fn create(
+    state: Arc<AppState>,
+    bearer: Option<String>,
+    b: Browser,
+    ct: Option<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if state.settings.registration.policy == RegistrationPolicy::Closed {
+        return error_response(RegistrationError::Closed);
+    }
+    let result = match json_body(ct.as_deref(), &body) {
+        Ok(v) => {
+            registration::register(
+                &state.pool,
+                &state.settings,
+                &v,
+                bearer.as_deref(),
+                b.ip,
+                crate::now(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        // RFC 7591 §3.2.1: 201 Created.
+        Ok(v) => Ok(json(StatusCode::CREATED, &v)),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn read(
+    state: Arc<AppState>,
+    id: String,
+    bearer: Option<String>,
+) -> Result<Response, ApiError> {
+    match registration::authorize_management(&state.pool, &id, bearer.as_deref()).await {
+        Ok(c) => Ok(json(
+            StatusCode::OK,
+            &registration::describe(&c, &state.settings),
+        )),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn update(
+    state: Arc<AppState>,
+    id: String,
+    bearer: Option<String>,
+    ct: Option<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let client = match registration::authorize_management(&state.pool, &id, bearer.as_deref()).await
+    {
+        Ok(c) => c,
+        Err(e) => return error_response(e),
+    };
+    let result = match json_body(ct.as_deref(), &body) {
+        Ok(v) => registration::update(&state.pool, &state.settings, client, &v).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(v) => Ok(json(StatusCode::OK, &v)),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn delete(
+    state: Arc<AppState>,
+    id: String,
+    bearer: Option<String>,
+) -> Result<Response, ApiError> {
+    match registration::authorize_management(&state.pool, &id, bearer.as_deref()).await {
+        Ok(c) => {
+            // Its codes, tokens and consents go with it (ON DELETE CASCADE).
+            clients::remove(&state.pool, &c.client_id).await?;
+            Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
+        }
+        Err(e) => error_response(e),
+    }
+}
+
+fn json(status: StatusCode, v: &serde_json::Value) -> Response {
+    no_store(warp::reply::with_status(warp::reply::json(v), status).into_response())
+}
+
+fn error_response(e: RegistrationError) -> Result<Response, ApiError> {
+    let (status, code, description) = match e {
+        RegistrationError::Closed => (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "dynamic registration is disabled".to_string(),
+        ),
+        RegistrationError::InvalidToken => {
+            let mut r = json(
+                StatusCode::UNAUTHORIZED,
+                &serde_json::json!({"error": "invalid_token", "error_description": "a valid bearer token is required"}),
+            );
+            // RFC 6750 §3.
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            return Ok(r);
+        }
+        RegistrationError::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_request",
+            e.to_string(),
+        ),
+        RegistrationError::Metadata(m) => (StatusCode::BAD_REQUEST, m.code, m.description),
+        RegistrationError::Store(s) => return Err(s.into()),
+    };
+    Ok(json(
+        status,
+        &serde_json::json!({"error": code, "error_description": description}),
+    ))
+}
