@@ -1,0 +1,211 @@
+//! `portcullis-bench`: a load benchmark a person runs (never a test). It starts a release
+//! `portcullis serve` on SQLite or MariaDB, seeds what each scenario needs through the store,
+//! drives the server over loopback HTTP/1.1 keep-alive with N connections for a bounded time,
+//! and writes the table to BENCHMARKS.md.
+//!
+//!     cargo build --release --bins
+//!     target/release/portcullis-bench --backend mysql --concurrency 64 --duration 10
+
+mod http;
+mod procstat;
+mod scenarios;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Mysql,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis-bench",
+    about = "Load benchmark for a release portcullis server"
+)]
+pub struct Args {
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: Backend,
+    /// MariaDB administrator URL; a database `portcullis_bench` is created afresh there.
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
+    pub mysql_admin_url: String,
+    /// Concurrent connections (workers).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Unmeasured seconds before each scenario.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: u64,
+    /// Scenarios to run, in order (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub scenarios: Vec<String>,
+    /// The server binary (default: `portcullis` next to this one).
+    #[arg(long)]
+    pub server_bin: Option<PathBuf>,
+    /// Database pool size for the server and the store-insert scenario.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: usize,
+    /// Where to write the results (the section for this backend is replaced).
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub output: PathBuf,
+}
+
+/// A server process that is killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn start_server(args: &Args, db_url: &str) -> anyhow::Result<Server> {
+    let bin = match &args.server_bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("portcullis"),
+    };
+    if !bin.is_file() {
+        bail!(
+            "{} not found: run `cargo build --release --bins` first",
+            bin.display()
+        );
+    }
+    let port = free_port()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let child = Command::new(&bin)
+        .arg("serve")
+        .env("PORTCULLIS__DATABASE__URL", db_url)
+        .env(
+            "PORTCULLIS__DATABASE__POOL_SIZE",
+            args.pool_size.to_string(),
+        )
+        .env("PORTCULLIS__SERVER__BIND", addr.to_string())
+        .env("PORTCULLIS__SERVER__ISSUER", format!("http://{addr}"))
+        .env("PORTCULLIS__LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let server = Server { child, addr };
+    for _ in 0..100 {
+        if let Ok(mut c) = http::Conn::connect(addr).await {
+            if c.send(&http::get("/readyz", ""))
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                return Ok(server);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the server did not become ready on {addr}")
+}
+
+/// A fresh, empty database for the run; returns its URL.
+async fn fresh_database(args: &Args, dir: &std::path::Path) -> anyhow::Result<String> {
+    match args.backend {
+        Backend::Sqlite => Ok(format!("sqlite://{}", dir.join("bench.db").display())),
+        Backend::Mysql => {
+            use diesel_async::SimpleAsyncConnection;
+            let base = args.mysql_admin_url.trim_end_matches('/');
+            let mut conn = portcullis::store::connect_mysql(base, Duration::from_secs(5)).await?;
+            conn.batch_execute(
+                "DROP DATABASE IF EXISTS portcullis_bench; \
+                 CREATE DATABASE portcullis_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+            )
+            .await?;
+            Ok(format!("{base}/portcullis_bench"))
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let db_url = fresh_database(&args, &dir).await?;
+    let server = start_server(&args, &db_url).await?;
+    let server_pid = server.child.id();
+    let db_pid = match args.backend {
+        Backend::Mysql => procstat::find_process(&["mariadbd", "mysqld"]),
+        Backend::Sqlite => None,
+    };
+    let mut settings = portcullis::Settings::default();
+    settings.database.url = portcullis::settings::DatabaseUrl(db_url.clone());
+    settings.database.pool_size = args.pool_size;
+    let pool = portcullis::store::Pool::build(&settings.database)?;
+    let ctx = std::sync::Arc::new(
+        scenarios::Context::seed(&args, pool, server.addr, server_pid, db_pid, &settings).await?,
+    );
+
+    let names: Vec<String> = if args.scenarios.is_empty() {
+        scenarios::ALL.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.scenarios.clone()
+    };
+    let mut results = Vec::new();
+    for name in &names {
+        eprintln!("running {name} ...");
+        let r = scenarios::run(&ctx, name).await?;
+        eprintln!("  {}", r.row());
+        results.push(r);
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = scenarios::report(&args, &results);
+    println!("{report}");
+    write_section(&args, &report)?;
+    let errors: u64 = results.iter().map(|r| r.errors).sum();
+    if errors > 0 {
+        bail!("{errors} requests failed");
+    }
+    Ok(())
+}
+
+/// Replaces this backend's section of the output file, keeping the others.
+fn write_section(args: &Args, report: &str) -> anyhow::Result<()> {
+    let tag = match args.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Mysql => "mysql",
+    };
+    let (start, end) = (
+        format!("<!-- bench:{tag} -->"),
+        format!("<!-- /bench:{tag} -->"),
+    );
+    let section = format!("{start}\n{report}\n{end}");
+    let existing = std::fs::read_to_string(&args.output).unwrap_or_else(|_| {
+        "# Benchmarks\n\nWritten by `portcullis-bench` (see README, \"Benchmark\"). Each table is one run of the command; \
+         all scenarios of a table ran in the same run, so their ratios hold.\n"
+            .to_string()
+    });
+    let text = match (existing.find(&start), existing.find(&end)) {
+        (Some(a), Some(b)) if b > a => format!(
+            "{}{}{}",
+            &existing[..a],
+            section,
+            &existing[b + end.len()..]
+        ),
+        _ => format!("{}\n{}\n", existing.trim_end(), section),
+    };
+    std::fs::write(&args.output, text)?;
+    eprintln!("wrote {}", args.output.display());
+    Ok(())
+}
