@@ -23,6 +23,7 @@ pub struct Settings {
     pub login: LoginSettings,
     pub registration: RegistrationSettings,
     pub cors: CorsSettings,
+    pub cache: CacheSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,6 +224,19 @@ impl Default for RegistrationSettings {
 pub struct CorsSettings {
     /// Origins (scheme://host[:port]) whose pages may call the token and revocation endpoints.
     pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Seconds a client row is reused from memory (0: read it on every request).
+    pub client_ttl_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self { client_ttl_secs: 5 }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::oauth::client_cache::ClientCache;
 use crate::settings::Settings;
 use crate::store::migrations::{self, Action, Outcome};
 use crate::store::{Pool, StoreError};
@@ -14,6 +15,7 @@ use crate::web;
 pub struct AppState {
     pub settings: Settings,
     pub pool: Pool,
+    pub clients: ClientCache,
 }
 
 pub struct Application {
@@ -62,7 +64,11 @@ impl Application {
         Ok(Self {
             listener,
             addr,
-            state: Arc::new(AppState { settings, pool }),
+            state: Arc::new(AppState {
+                clients: ClientCache::new(settings.cache.client_ttl_secs),
+                settings,
+                pool,
+            }),
         })
     }
 

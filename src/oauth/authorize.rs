@@ -3,6 +3,7 @@
 //! Until the client and redirect URI are known to be good, errors are shown to the user and
 //! never redirected (§4.1.2.1: no open redirector). After that, errors go back to the client.
 
+use super::client_cache::ClientCache;
 use super::params::Params;
 use super::ErrorCode::{self, *};
 use crate::domain::clients::{redirect_uri_matches, GRANT_AUTHORIZATION_CODE};
@@ -11,7 +12,7 @@ use crate::domain::scope::Scope;
 use crate::domain::secret::{prefix, random_id, Secret};
 use crate::settings::Settings;
 use crate::store::models::{AuthorizationCode, Client, Consent};
-use crate::store::{clients, codes, consents, Pool, StoreError};
+use crate::store::{codes, consents, Pool, StoreError};
 
 /// The parameters a consent form carries back, besides its own.
 pub const REQUEST_PARAMS: [&str; 7] = [
@@ -82,7 +83,11 @@ pub fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 /// Validates an authorization request. `raw` is the query string or form body as received.
-pub async fn validate(pool: &Pool, raw: &str) -> Result<AuthRequest, AuthorizeError> {
+pub async fn validate(
+    pool: &Pool,
+    cache: &ClientCache,
+    raw: &str,
+) -> Result<AuthRequest, AuthorizeError> {
     let params = match Params::parse(raw) {
         Ok(p) => p,
         // A repeated client_id or redirect_uri makes the redirect target unknowable.
@@ -99,7 +104,7 @@ pub async fn validate(pool: &Pool, raw: &str) -> Result<AuthRequest, AuthorizeEr
                     .filter(|(k, _)| k == "client_id" || k == "redirect_uri" || k == "state"),
             )
             .unwrap_or_default();
-            let (client, redirect_uri, _) = client_and_redirect(pool, &lenient).await?;
+            let (client, redirect_uri, _) = client_and_redirect(pool, cache, &lenient).await?;
             drop(client);
             return Err(redirect(
                 redirect_uri,
@@ -109,7 +114,7 @@ pub async fn validate(pool: &Pool, raw: &str) -> Result<AuthRequest, AuthorizeEr
             ));
         }
     };
-    let (client, redirect_uri, explicit) = client_and_redirect(pool, &params).await?;
+    let (client, redirect_uri, explicit) = client_and_redirect(pool, cache, &params).await?;
     let fail = |code, text: &str| {
         Err(redirect(
             redirect_uri.clone(),
@@ -205,12 +210,13 @@ fn redirect(
 /// The client and the redirect URI to use. Failures here are never redirected.
 async fn client_and_redirect(
     pool: &Pool,
+    cache: &ClientCache,
     params: &Params,
 ) -> Result<(Client, String, bool), AuthorizeError> {
     let Some(client_id) = params.get("client_id") else {
         return Err(AuthorizeError::Page("The request has no client_id.".into()));
     };
-    let Some(client) = clients::find(pool, client_id).await? else {
+    let (Some(client), _) = cache.get(pool, client_id).await? else {
         return Err(AuthorizeError::Page(
             "The application that sent you here is not registered.".into(),
         ));

@@ -4,12 +4,13 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use super::client_cache::ClientCache;
 use super::error::{oauth, TokenError};
 use super::params::Params;
 use super::ErrorCode::{InvalidClient, InvalidRequest};
 use crate::domain::secret::Secret;
 use crate::store::models::Client;
-use crate::store::{clients, Pool};
+use crate::store::Pool;
 
 /// What the request presented, before it is checked against the store.
 #[derive(Debug)]
@@ -76,11 +77,21 @@ fn decode_basic(encoded: &str) -> Option<(String, String)> {
 /// Authenticates the client of a token request; every failure is `invalid_client`.
 pub async fn authenticate(
     pool: &Pool,
+    cache: &ClientCache,
     params: &Params,
     authorization: Option<&str>,
 ) -> Result<Client, TokenError> {
     let p = presented(params, authorization)?;
-    let Some(client) = clients::find(pool, &p.client_id).await? else {
+    let (client, cached) = cache.get(pool, &p.client_id).await?;
+    match check(client, &p) {
+        // A secret that fails against a remembered row may be a freshly rotated one: look again.
+        Err(_) if cached => check(cache.fresh(pool, &p.client_id).await?, &p),
+        result => result,
+    }
+}
+
+fn check(client: Option<Client>, p: &Presented) -> Result<Client, TokenError> {
+    let Some(client) = client else {
         return oauth(InvalidClient, "unknown client or bad credentials");
     };
     match (&client.secret_hash, &p.secret) {

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::client_auth;
+use super::client_cache::ClientCache;
 use super::error::{oauth, TokenError};
 use super::params::Params;
 use super::ErrorCode::{InvalidClient, InvalidRequest};
@@ -15,12 +16,13 @@ use crate::store::{tokens, Pool};
 /// `{"active": false}`.
 pub async fn introspect(
     pool: &Pool,
+    cache: &ClientCache,
     issuer: &str,
     params: &Params,
     authorization: Option<&str>,
     now: i64,
 ) -> Result<Value, TokenError> {
-    let caller = client_auth::authenticate(pool, params, authorization).await?;
+    let caller = client_auth::authenticate(pool, cache, params, authorization).await?;
     if caller.is_public() {
         return oauth(InvalidClient, "introspection needs a confidential client");
     }
@@ -66,11 +68,12 @@ fn is_live(t: &Token, now: i64) -> bool {
 /// refresh token revokes its family, access tokens included.
 pub async fn revoke(
     pool: &Pool,
+    cache: &ClientCache,
     params: &Params,
     authorization: Option<&str>,
     now: i64,
 ) -> Result<(), TokenError> {
-    let caller = client_auth::authenticate(pool, params, authorization).await?;
+    let caller = client_auth::authenticate(pool, cache, params, authorization).await?;
     let Some(presented) = params.get("token") else {
         return oauth(InvalidRequest, "token is required");
     };

@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod authorize;
 pub mod client_auth;
+pub mod client_cache;
 pub mod error;
 pub mod introspect;
 pub mod login;

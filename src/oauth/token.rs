@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::client_auth;
+use super::client_cache::ClientCache;
 use super::error::{oauth, TokenError};
 use super::params::Params;
 use super::ErrorCode::*;
@@ -43,6 +44,7 @@ impl TokenResponse {
 
 pub async fn handle(
     pool: &Pool,
+    cache: &ClientCache,
     settings: &Settings,
     params: &Params,
     authorization: Option<&str>,
@@ -51,7 +53,7 @@ pub async fn handle(
     let Some(grant_type) = params.get("grant_type") else {
         return oauth(InvalidRequest, "grant_type is required");
     };
-    let client = client_auth::authenticate(pool, params, authorization).await?;
+    let client = client_auth::authenticate(pool, cache, params, authorization).await?;
     let allowed = |g: &str| client.grant_type_list().contains(&g);
     match grant_type {
         GRANT_AUTHORIZATION_CODE | GRANT_REFRESH_TOKEN | GRANT_CLIENT_CREDENTIALS
@@ -276,7 +278,13 @@ async fn client_credentials(
         now,
         settings,
     );
-    tokens::insert(pool, &row).await?;
+    match tokens::insert(pool, &row).await {
+        // The client was removed after its row was cached (another node, or the CLI).
+        Err(e) if e.is_foreign_key_violation() => {
+            return oauth(InvalidClient, "unknown client or bad credentials")
+        }
+        other => other?,
+    }
     Ok(TokenResponse {
         access_token: access,
         expires_in: ttl(client, KIND_ACCESS, settings),

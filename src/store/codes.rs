@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::models::{AuthorizationCode, Token};
-use super::schema::{authorization_codes, tokens};
+use super::schema::authorization_codes;
 use super::{Pool, StoreResult};
 use crate::db_run;
 
@@ -49,12 +49,7 @@ pub async fn redeem(
         .await?
             == 1;
         if won {
-            for t in issued {
-                diesel::insert_into(tokens::table)
-                    .values(t)
-                    .execute(conn)
-                    .await?;
-            }
+            super::InsertRows::insert_tokens(conn, issued).await?;
         }
         Ok(won)
     })

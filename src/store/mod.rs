@@ -58,6 +58,29 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Errors that may have left the connection unusable. The MySQL driver reports I/O and
+    /// protocol failures as `Unknown`; a rare server error of that kind only costs a reconnect.
+    pub fn is_connection_level(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        matches!(
+            self,
+            StoreError::Query(Error::DatabaseError(
+                DatabaseErrorKind::Unknown | DatabaseErrorKind::ClosedConnection,
+                _
+            )) | StoreError::Query(Error::BrokenTransactionManager)
+        )
+    }
+
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        )
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,
@@ -130,27 +153,41 @@ pub enum Pool {
 }
 
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$pool` is; the
-/// body is compiled once per backend.
+/// body is compiled once per backend. A MySQL connection whose query failed below the SQL level
+/// (I/O, protocol) is dropped instead of going back to the pool, so a dead connection costs
+/// one failed query, not one per reuse.
 #[macro_export]
 macro_rules! db_run {
     ($pool:expr, |$conn:ident| $body:expr) => {
         match $pool {
             $crate::store::Pool::Sqlite(p) => {
+                let mut obj = p.get().await.map_err($crate::store::StoreError::from)?;
                 #[allow(unused_mut)]
-                let mut $conn = p.get().await.map_err($crate::store::StoreError::from)?;
-                #[allow(unused_mut)]
-                let $conn: &mut $crate::store::SqliteConn = &mut *$conn;
-                $body
+                let $conn: &mut $crate::store::SqliteConn = &mut *obj;
+                $crate::store::scoped(async { $body }).await
             }
             $crate::store::Pool::Mysql(p) => {
-                #[allow(unused_mut)]
-                let mut $conn = p.get().await.map_err($crate::store::StoreError::from)?;
-                #[allow(unused_mut)]
-                let $conn: &mut $crate::store::MysqlConn = &mut *$conn;
-                $body
+                let mut obj = p.get().await.map_err($crate::store::StoreError::from)?;
+                let result = {
+                    #[allow(unused_mut)]
+                    let $conn: &mut $crate::store::MysqlConn = &mut *obj;
+                    $crate::store::scoped(async { $body }).await
+                };
+                if result
+                    .as_ref()
+                    .is_err_and($crate::store::StoreError::is_connection_level)
+                {
+                    let _ = diesel_async::pooled_connection::deadpool::Object::take(obj);
+                }
+                result
             }
         }
     };
+}
+
+/// Gives a `db_run!` body its error type, so `?` inside it converts to `StoreError`.
+pub async fn scoped<T, F: std::future::Future<Output = StoreResult<T>>>(f: F) -> StoreResult<T> {
+    f.await
 }
 
 /// Like `db_run!`, inside a transaction. SQLite transactions start deferred, so write first in
@@ -198,9 +235,11 @@ impl Pool {
                 config.custom_setup = Box::new(move |url| {
                     Box::pin(establish_mysql(url.to_string(), connect_timeout))
                 });
-                // Verified recycling pings before reuse, so a connection killed by a server
-                // restart is replaced instead of failing one request.
-                config.recycling_method = RecyclingMethod::Verified;
+                // Fast recycling: no ping per checkout (a round trip on every request). It is
+                // safe because request handlers run their database work in their own task
+                // (web::detached), so a client disconnect never leaves a half-read connection,
+                // and db_run! drops a connection whose query failed below the SQL level.
+                config.recycling_method = RecyclingMethod::Fast;
                 let manager = AsyncDieselConnectionManager::new_with_config(url, config);
                 let pool = DeadPool::builder(manager)
                     .max_size(settings.pool_size)
@@ -338,4 +377,33 @@ pub async fn connect_mysql(url: &str, timeout: Duration) -> StoreResult<MysqlCon
     establish_mysql(url.to_string(), timeout)
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Inserting several rows, the way each backend does it best: one multi-row INSERT on MySQL
+/// (one round trip), a loop on SQLite (no round trips to save, and Diesel's multi-row form
+/// there cannot write nullable columns).
+pub(crate) trait InsertRows {
+    async fn insert_tokens(&mut self, rows: &[models::Token]) -> Result<(), diesel::result::Error>;
+}
+
+impl InsertRows for MysqlConn {
+    async fn insert_tokens(&mut self, rows: &[models::Token]) -> Result<(), diesel::result::Error> {
+        diesel::insert_into(schema::tokens::table)
+            .values(rows)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
+impl InsertRows for SqliteConn {
+    async fn insert_tokens(&mut self, rows: &[models::Token]) -> Result<(), diesel::result::Error> {
+        for row in rows {
+            diesel::insert_into(schema::tokens::table)
+                .values(row)
+                .execute(self)
+                .await?;
+        }
+        Ok(())
+    }
 }

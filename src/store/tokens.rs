@@ -46,12 +46,7 @@ pub async fn rotate(pool: &Pool, old_hash: &[u8], now: i64, issued: &[Token]) ->
         .await?
             == 1;
         if won {
-            for t in issued {
-                diesel::insert_into(tokens::table)
-                    .values(t)
-                    .execute(conn)
-                    .await?;
-            }
+            super::InsertRows::insert_tokens(conn, issued).await?;
         }
         Ok(won)
     })

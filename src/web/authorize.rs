@@ -72,7 +72,7 @@ async fn handle(
         }
         _ => raw,
     };
-    let req = match authorize::validate(&state.pool, &raw).await {
+    let req = match authorize::validate(&state.pool, &state.clients, &raw).await {
         Ok(r) => r,
         Err(AuthorizeError::Page(msg)) => {
             return Ok(html(StatusCode::BAD_REQUEST, pages::error(&msg)))

@@ -56,6 +56,7 @@ async fn introspect(
     };
     match introspect::introspect(
         &state.pool,
+        &state.clients,
         state.settings.issuer(),
         &params,
         auth.as_deref(),
@@ -79,7 +80,15 @@ async fn revoke(
         Ok(p) => p,
         Err(e) => return Ok(oauth_error(&e)),
     };
-    match introspect::revoke(&state.pool, &params, auth.as_deref(), crate::now()).await {
+    match introspect::revoke(
+        &state.pool,
+        &state.clients,
+        &params,
+        auth.as_deref(),
+        crate::now(),
+    )
+    .await
+    {
         // RFC 7009 §2.2: 200 whether or not anything was revoked.
         Ok(()) => Ok(no_store(warp::reply().into_response())),
         Err(TokenError::OAuth(e)) => Ok(oauth_error(&e)),

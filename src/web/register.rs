@@ -134,7 +134,11 @@ async fn update(
         Err(e) => return error_response(e),
     };
     let result = match json_body(ct.as_deref(), &body) {
-        Ok(v) => registration::update(&state.pool, &state.settings, client, &v).await,
+        Ok(v) => {
+            let updated = registration::update(&state.pool, &state.settings, client, &v).await;
+            state.clients.invalidate(&id);
+            updated
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -152,6 +156,7 @@ async fn delete(
         Ok(c) => {
             // Its codes, tokens and consents go with it (ON DELETE CASCADE).
             clients::remove(&state.pool, &c.client_id).await?;
+            state.clients.invalidate(&c.client_id);
             Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
         }
         Err(e) => error_response(e),

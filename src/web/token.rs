@@ -47,6 +47,7 @@ async fn handle(
     };
     match token::handle(
         &state.pool,
+        &state.clients,
         &state.settings,
         &params,
         auth.as_deref(),

@@ -44,7 +44,7 @@ async fn clients_that_disconnect_mid_request_do_not_poison_the_pool() {
             match i % 3 {
                 0 => {}
                 1 => tokio::task::yield_now().await,
-                _ => tokio::time::sleep(Duration::from_micros(300 * (i % 7))).await,
+                _ => tokio::time::sleep(Duration::from_micros(400 * (i % 11))).await,
             }
             // Reset, not a graceful close: the server sees the peer vanish. A zero linger
             // never blocks on drop, which is what the deprecation warns about.

@@ -436,3 +436,33 @@ async fn a_disabled_user_can_no_longer_refresh() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_rotated_secret_works_at_once_even_with_the_client_cached() {
+    let (app, c) = setup().await;
+    let old = c.secret.clone().unwrap();
+    // Warm the in-process client cache with the old secret.
+    let form = [("grant_type", "client_credentials")];
+    assert_eq!(app.token(Some((&c.id, &old)), &form).await.status(), 200);
+    // Rotate from another process, as an operator would.
+    let out = Cli::for_db(&app.db).ok(&["client", "rotate-secret", &c.id, "--json"]);
+    let new: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let new = new["client_secret"].as_str().unwrap();
+    assert_eq!(app.token(Some((&c.id, new)), &form).await.status(), 200);
+}
+
+#[tokio::test]
+async fn without_the_cache_an_old_secret_fails_at_once() {
+    let app = spawn_app_with(|s| s.cache.client_ttl_secs = 0).await;
+    let c = app.confidential_client().await;
+    let old = c.secret.clone().unwrap();
+    let form = [("grant_type", "client_credentials")];
+    assert_eq!(app.token(Some((&c.id, &old)), &form).await.status(), 200);
+    Cli::for_db(&app.db).ok(&["client", "rotate-secret", &c.id]);
+    assert_oauth_error(
+        app.token(Some((&c.id, &old)), &form).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+}
