@@ -16,7 +16,7 @@ use crate::domain::scope::Scope;
 use crate::domain::secret::{prefix, random_id, Secret};
 use crate::settings::Settings;
 use crate::store::models::{Client, Token, KIND_ACCESS, KIND_REFRESH};
-use crate::store::{codes, tokens, users, Pool};
+use crate::store::{codes, tokens, Pool};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug)]
@@ -86,7 +86,7 @@ async fn authorization_code(
         return oauth(InvalidRequest, "code is required");
     };
     let digest = Secret::from_presented(code).digest();
-    let Some(row) = codes::find(pool, digest.as_bytes()).await? else {
+    let Some((row, user_disabled)) = codes::find_with_user(pool, digest.as_bytes()).await? else {
         return oauth(InvalidGrant, "unknown authorization code");
     };
     if row.client_id != client.client_id {
@@ -126,9 +126,8 @@ async fn authorization_code(
         (None, Some(_)) => return oauth(InvalidGrant, "no code_challenge was sent for this code"),
         (None, None) => {}
     }
-    match users::find_by_id(pool, &row.user_id).await? {
-        Some(u) if !u.disabled => {}
-        _ => return oauth(InvalidGrant, "the resource owner is no longer active"),
+    if user_disabled {
+        return oauth(InvalidGrant, "the resource owner is no longer active");
     }
     let scope = row.scope.clone();
     let (access, access_row) = new_token(
@@ -182,8 +181,11 @@ async fn refresh(
         return oauth(InvalidRequest, "refresh_token is required");
     };
     let digest = Secret::from_presented(presented).digest();
-    let row = match tokens::find(pool, digest.as_bytes()).await? {
-        Some(t) if t.kind == KIND_REFRESH && t.client_id == client.client_id => t,
+    // The token and its user's state in one read.
+    let (row, user_disabled) = match tokens::find_with_user(pool, digest.as_bytes()).await? {
+        Some((t, _, disabled)) if t.kind == KIND_REFRESH && t.client_id == client.client_id => {
+            (t, disabled)
+        }
         _ => return oauth(InvalidGrant, "unknown refresh token"),
     };
     if row.revoked_at.is_some() {
@@ -206,11 +208,9 @@ async fn refresh(
             _ => return oauth(InvalidScope, "the requested scope exceeds what was granted"),
         },
     };
-    if let Some(user_id) = &row.user_id {
-        match users::find_by_id(pool, user_id).await? {
-            Some(u) if !u.disabled => {}
-            _ => return oauth(InvalidGrant, "the resource owner is no longer active"),
-        }
+    // A user-bound token whose user is gone (None from the join) or disabled is dead.
+    if row.user_id.is_some() && user_disabled != Some(false) {
+        return oauth(InvalidGrant, "the resource owner is no longer active");
     }
     let user = row.user_id.as_deref();
     let (access, access_row) = new_token(

@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod consume;
 pub mod dump;
 pub mod migrations;
 pub mod models;
@@ -388,10 +389,29 @@ pub(crate) trait InsertRows {
 
 impl InsertRows for MysqlConn {
     async fn insert_tokens(&mut self, rows: &[models::Token]) -> Result<(), diesel::result::Error> {
-        diesel::insert_into(schema::tokens::table)
-            .values(rows)
-            .execute(self)
-            .await?;
+        use schema::tokens::table;
+        // A fixed-size array has a static query id, so its prepared statement is cached per
+        // connection; a slice of any length would be prepared afresh every time.
+        match rows {
+            [one] => {
+                diesel::insert_into(table)
+                    .values(one.values())
+                    .execute(self)
+                    .await?
+            }
+            [a, b] => {
+                diesel::insert_into(table)
+                    .values([a.values(), b.values()])
+                    .execute(self)
+                    .await?
+            }
+            _ => {
+                diesel::insert_into(table)
+                    .values(rows)
+                    .execute(self)
+                    .await?
+            }
+        };
         Ok(())
     }
 }
@@ -400,7 +420,7 @@ impl InsertRows for SqliteConn {
     async fn insert_tokens(&mut self, rows: &[models::Token]) -> Result<(), diesel::result::Error> {
         for row in rows {
             diesel::insert_into(schema::tokens::table)
-                .values(row)
+                .values(row.values())
                 .execute(self)
                 .await?;
         }

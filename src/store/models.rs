@@ -121,6 +121,44 @@ pub struct AuthorizationCode {
     pub consumed_at: Option<i64>,
 }
 
+/// An authorization code row as column assignments (NULLs bound, see `TokenValues`).
+pub type CodeValues = (
+    diesel::dsl::Eq<authorization_codes::code_hash, Vec<u8>>,
+    diesel::dsl::Eq<authorization_codes::client_id, String>,
+    diesel::dsl::Eq<authorization_codes::user_id, String>,
+    diesel::dsl::Eq<authorization_codes::redirect_uri, String>,
+    diesel::dsl::Eq<authorization_codes::redirect_uri_explicit, bool>,
+    diesel::dsl::Eq<authorization_codes::scope, String>,
+    diesel::dsl::Eq<authorization_codes::code_challenge, Option<String>>,
+    diesel::dsl::Eq<authorization_codes::code_challenge_method, Option<String>>,
+    diesel::dsl::Eq<authorization_codes::nonce, Option<String>>,
+    diesel::dsl::Eq<authorization_codes::family_id, String>,
+    diesel::dsl::Eq<authorization_codes::created_at, i64>,
+    diesel::dsl::Eq<authorization_codes::expires_at, i64>,
+    diesel::dsl::Eq<authorization_codes::consumed_at, Option<i64>>,
+);
+
+impl AuthorizationCode {
+    pub fn values(&self) -> CodeValues {
+        use authorization_codes as c;
+        (
+            c::code_hash.eq(self.code_hash.clone()),
+            c::client_id.eq(self.client_id.clone()),
+            c::user_id.eq(self.user_id.clone()),
+            c::redirect_uri.eq(self.redirect_uri.clone()),
+            c::redirect_uri_explicit.eq(self.redirect_uri_explicit),
+            c::scope.eq(self.scope.clone()),
+            c::code_challenge.eq(self.code_challenge.clone()),
+            c::code_challenge_method.eq(self.code_challenge_method.clone()),
+            c::nonce.eq(self.nonce.clone()),
+            c::family_id.eq(self.family_id.clone()),
+            c::created_at.eq(self.created_at),
+            c::expires_at.eq(self.expires_at),
+            c::consumed_at.eq(self.consumed_at),
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = tokens, check_for_backend(diesel::mysql::Mysql, diesel::sqlite::Sqlite))]
 #[serde(deny_unknown_fields)]
@@ -137,6 +175,39 @@ pub struct Token {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub revoked_at: Option<i64>,
+}
+
+/// A token row as column assignments. Diesel's derived `Insertable` writes `None` as `DEFAULT`,
+/// so the SQL depends on the values and MySQL re-prepares the statement for every insert; bound
+/// as NULL, the SQL is fixed and the prepared statement is reused. Hot paths insert through this.
+pub type TokenValues = (
+    diesel::dsl::Eq<tokens::token_hash, Vec<u8>>,
+    diesel::dsl::Eq<tokens::kind, String>,
+    diesel::dsl::Eq<tokens::client_id, String>,
+    diesel::dsl::Eq<tokens::user_id, Option<String>>,
+    diesel::dsl::Eq<tokens::scope, String>,
+    diesel::dsl::Eq<tokens::family_id, String>,
+    diesel::dsl::Eq<tokens::created_at, i64>,
+    diesel::dsl::Eq<tokens::expires_at, i64>,
+    diesel::dsl::Eq<tokens::consumed_at, Option<i64>>,
+    diesel::dsl::Eq<tokens::revoked_at, Option<i64>>,
+);
+
+impl Token {
+    pub fn values(&self) -> TokenValues {
+        (
+            tokens::token_hash.eq(self.token_hash.clone()),
+            tokens::kind.eq(self.kind.clone()),
+            tokens::client_id.eq(self.client_id.clone()),
+            tokens::user_id.eq(self.user_id.clone()),
+            tokens::scope.eq(self.scope.clone()),
+            tokens::family_id.eq(self.family_id.clone()),
+            tokens::created_at.eq(self.created_at),
+            tokens::expires_at.eq(self.expires_at),
+            tokens::consumed_at.eq(self.consumed_at),
+            tokens::revoked_at.eq(self.revoked_at),
+        )
+    }
 }
 
 pub const KIND_ACCESS: &str = "access";

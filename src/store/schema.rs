@@ -101,6 +101,7 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
+diesel::joinable!(authorization_codes -> users (user_id));
 diesel::joinable!(tokens -> clients (client_id));
 diesel::joinable!(tokens -> users (user_id));
 diesel::joinable!(consents -> clients (client_id));

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::consume::{self, Consume};
 use super::models::Token;
 use super::schema::tokens;
 use super::{Pool, StoreResult};
@@ -12,7 +13,7 @@ use crate::db_run;
 pub async fn insert(pool: &Pool, token: &Token) -> StoreResult<()> {
     db_run!(pool, |conn| {
         diesel::insert_into(tokens::table)
-            .values(token)
+            .values(token.values())
             .execute(conn)
             .await?;
         Ok(())
@@ -35,16 +36,8 @@ pub async fn find(pool: &Pool, token_hash: &[u8]) -> StoreResult<Option<Token>> 
 /// won, or the family was revoked meanwhile.
 pub async fn rotate(pool: &Pool, old_hash: &[u8], now: i64, issued: &[Token]) -> StoreResult<bool> {
     crate::db_transaction!(pool, |conn| {
-        let won = diesel::update(
-            tokens::table
-                .find(old_hash)
-                .filter(tokens::consumed_at.is_null())
-                .filter(tokens::revoked_at.is_null()),
-        )
-        .set(tokens::consumed_at.eq(now))
-        .execute(conn)
-        .await?
-            == 1;
+        let consume = Consume::<consume::RefreshToken>::new(old_hash, now);
+        let won = consume.execute(conn).await? == 1;
         if won {
             super::InsertRows::insert_tokens(conn, issued).await?;
         }

@@ -117,7 +117,7 @@ async fn public_client_with_pkce() {
     let r = app
         .refresh(&client, body["refresh_token"].as_str().unwrap(), &[])
         .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
     let r2: serde_json::Value = r.json().await.unwrap();
     let r = app
         .refresh(&client, r2["refresh_token"].as_str().unwrap(), &[])
