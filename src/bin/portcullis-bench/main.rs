@@ -44,6 +44,10 @@ pub struct Args {
     /// Unmeasured seconds before each scenario.
     #[arg(long, default_value_t = 2)]
     pub warmup: u64,
+    /// Idle seconds between scenarios, so the database's background work (flushing, purge)
+    /// from one does not bill the next.
+    #[arg(long, default_value_t = 5)]
+    pub settle: u64,
     /// Scenarios to run, in order (default: all).
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
@@ -162,7 +166,10 @@ async fn main() -> anyhow::Result<()> {
         args.scenarios.clone()
     };
     let mut results = Vec::new();
-    for name in &names {
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_secs(args.settle)).await;
+        }
         eprintln!("running {name} ...");
         let r = scenarios::run(&ctx, name).await?;
         eprintln!("  {}", r.row());
