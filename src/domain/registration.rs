@@ -104,12 +104,8 @@ pub fn validate(body: &Value, allowed_scope: &Scope) -> Result<Registration, Met
     for uri in &redirect_uris {
         check_redirect_uri(uri, public).map_err(|e| invalid_redirect(e.to_string()))?;
     }
-    let scope = match string(body, "scope")? {
-        None => allowed_scope.clone(),
-        Some(s) => match Scope::parse(s) {
-            Some(req) if req.is_subset_of(allowed_scope) => req,
-            _ => return Err(invalid(format!("scope may only contain: {allowed_scope}"))),
-        },
+    let Some(scope) = Scope::requested(string(body, "scope")?, allowed_scope) else {
+        return Err(invalid(format!("scope may only contain: {allowed_scope}")));
     };
 
     let mut metadata = Map::new();

@@ -30,6 +30,15 @@ impl Scope {
         self.0.is_subset(&other.0)
     }
 
+    /// The scope a request gets (RFC 6749 §3.3): `allowed` when it names none, what it names
+    /// when that is well-formed and within `allowed`, otherwise `None` (`invalid_scope`).
+    pub fn requested(requested: Option<&str>, allowed: &Scope) -> Option<Scope> {
+        match requested {
+            None => Some(allowed.clone()),
+            Some(s) => Scope::parse(s).filter(|req| req.is_subset_of(allowed)),
+        }
+    }
+
     pub fn union(&self, other: &Scope) -> Scope {
         Scope(self.0.union(&other.0).cloned().collect())
     }
@@ -61,6 +70,20 @@ mod tests {
         assert!(Scope::parse("a\"b").is_none());
         assert!(Scope::parse("a\\b").is_none());
         assert!(Scope::parse("é").is_none());
+    }
+
+    #[test]
+    fn requested_defaults_and_narrows() {
+        let allowed = Scope::parse("read write").unwrap();
+        assert_eq!(Scope::requested(None, &allowed), Some(allowed.clone()));
+        assert_eq!(
+            Scope::requested(Some("read"), &allowed)
+                .unwrap()
+                .to_string(),
+            "read"
+        );
+        assert_eq!(Scope::requested(Some("read admin"), &allowed), None);
+        assert_eq!(Scope::requested(Some("a\"b"), &allowed), None);
     }
 
     #[test]

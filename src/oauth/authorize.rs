@@ -141,17 +141,11 @@ pub async fn validate(
         );
     }
     let allowed = Scope::parse(&client.scope).unwrap_or_default();
-    let scope = match params.get("scope") {
-        None => allowed,
-        Some(s) => match Scope::parse(s) {
-            Some(req) if req.is_subset_of(&allowed) => req,
-            _ => {
-                return fail(
-                    InvalidScope,
-                    "the requested scope is not allowed for this client",
-                )
-            }
-        },
+    let Some(scope) = Scope::requested(params.get("scope"), &allowed) else {
+        return fail(
+            InvalidScope,
+            "the requested scope is not allowed for this client",
+        );
     };
     // PKCE: S256 only; a challenge without a method means `plain` (RFC 7636 §4.3), refused.
     let challenge = match (

@@ -201,12 +201,8 @@ async fn refresh(
     }
     let granted = Scope::parse(&row.scope).unwrap_or_default();
     // §6: the scope may only narrow; the new refresh token keeps the original scope.
-    let access_scope = match params.get("scope") {
-        None => granted.clone(),
-        Some(s) => match Scope::parse(s) {
-            Some(req) if req.is_subset_of(&granted) => req,
-            _ => return oauth(InvalidScope, "the requested scope exceeds what was granted"),
-        },
+    let Some(access_scope) = Scope::requested(params.get("scope"), &granted) else {
+        return oauth(InvalidScope, "the requested scope exceeds what was granted");
     };
     // A user-bound token whose user is gone (None from the join) or disabled is dead.
     if row.user_id.is_some() && user_disabled != Some(false) {
@@ -257,17 +253,11 @@ async fn client_credentials(
         );
     }
     let allowed = Scope::parse(&client.scope).unwrap_or_default();
-    let scope = match params.get("scope") {
-        None => allowed,
-        Some(s) => match Scope::parse(s) {
-            Some(req) if req.is_subset_of(&allowed) => req,
-            _ => {
-                return oauth(
-                    InvalidScope,
-                    "the requested scope is not allowed for this client",
-                )
-            }
-        },
+    let Some(scope) = Scope::requested(params.get("scope"), &allowed) else {
+        return oauth(
+            InvalidScope,
+            "the requested scope is not allowed for this client",
+        );
     };
     let (access, row) = new_token(
         KIND_ACCESS,

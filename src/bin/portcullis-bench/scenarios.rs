@@ -20,7 +20,15 @@ use crate::{Args, Backend};
 
 /// The default order. store-insert runs last: its burst of rows leaves InnoDB flushing for a
 /// while, which would otherwise slow whichever scenario came next.
-pub const ALL: [&str; 7] = ["healthz", "client-credentials", "introspect", "refresh", "auth-code", "revoke", "store-insert"];
+pub const ALL: [&str; 7] = [
+    "healthz",
+    "client-credentials",
+    "introspect",
+    "refresh",
+    "auth-code",
+    "revoke",
+    "store-insert",
+];
 const REDIRECT: &str = "https://bench.example/cb";
 
 /// Everything the scenarios share.
@@ -124,6 +132,23 @@ impl Context {
         )
     }
 
+    fn access_token_row(&self) -> Token {
+        let secret = Secret::generate(prefix::ACCESS_TOKEN);
+        let now = portcullis::now();
+        Token {
+            token_hash: secret.digest().as_bytes().to_vec(),
+            kind: KIND_ACCESS.into(),
+            client_id: self.client_id.clone(),
+            user_id: None,
+            scope: "read".into(),
+            family_id: random_id(),
+            created_at: now,
+            expires_at: now + 3600,
+            consumed_at: None,
+            revoked_at: None,
+        }
+    }
+
     /// A refresh token stored directly: each refresh worker starts its own chain.
     async fn seed_refresh_token(&self) -> anyhow::Result<String> {
         let secret = Secret::generate(prefix::REFRESH_TOKEN);
@@ -212,10 +237,24 @@ pub struct WorkerState {
 }
 
 pub async fn run(ctx: &Arc<Context>, name: &str) -> anyhow::Result<Outcome> {
-    if name == "store-insert" {
-        return run_store_insert(ctx).await;
-    }
     let step: Step = match name {
+        // The storage ceiling: the row the token endpoint writes, inserted through a pool like
+        // the server's at the same concurrency, with no HTTP. Like the server, each insert
+        // runs in its own task.
+        "store-insert" => {
+            let ctx = ctx.clone();
+            Arc::new(move |_, _| {
+                let ctx = ctx.clone();
+                Box::pin(async move {
+                    let row = ctx.access_token_row();
+                    let pool = ctx.pool.clone();
+                    matches!(
+                        tokio::spawn(async move { tokens::insert(&pool, &row).await }).await,
+                        Ok(Ok(()))
+                    )
+                })
+            })
+        }
         "healthz" => {
             let req = Arc::new(http::get("/healthz", ""));
             Arc::new(move |_, st| {
@@ -350,7 +389,13 @@ pub async fn run(ctx: &Arc<Context>, name: &str) -> anyhow::Result<Outcome> {
             refresh_token,
         })));
     }
-    measure(ctx, name, states, step).await
+    let mut outcome = measure(ctx, name, states, step).await?;
+    if name == "store-insert" {
+        // It ran in this process: the server's columns would only show it idle.
+        outcome.server_cpu_us = None;
+        outcome.max_rss_kib = None;
+    }
+    Ok(outcome)
 }
 
 /// Sends `req` on the worker's connection; `Some(response)` when the status is `want`.
@@ -451,70 +496,6 @@ async fn sample_window(
         d0.zip(d1).map(|(a, b)| b - a),
         rss,
     )
-}
-
-/// The storage ceiling: the same token row the token endpoint writes, inserted through a pool
-/// like the server's at the same concurrency, with no HTTP.
-async fn run_store_insert(ctx: &Arc<Context>) -> anyhow::Result<Outcome> {
-    let start = Instant::now();
-    let record_from = start + ctx.warmup;
-    let stop_at = record_from + ctx.duration;
-    let mut workers = Vec::new();
-    for _ in 0..ctx.concurrency {
-        let ctx = ctx.clone();
-        workers.push(tokio::spawn(async move {
-            let (mut lat, mut ok, mut errors) = (Vec::new(), 0u64, 0u64);
-            while Instant::now() < stop_at {
-                let secret = Secret::generate(prefix::ACCESS_TOKEN);
-                let now = portcullis::now();
-                let row = Token {
-                    token_hash: secret.digest().as_bytes().to_vec(),
-                    kind: KIND_ACCESS.into(),
-                    client_id: ctx.client_id.clone(),
-                    user_id: None,
-                    scope: "read".into(),
-                    family_id: random_id(),
-                    created_at: now,
-                    expires_at: now + 3600,
-                    consumed_at: None,
-                    revoked_at: None,
-                };
-                let t0 = Instant::now();
-                let pool = ctx.pool.clone();
-                // Like the server: the insert runs in its own task.
-                let r = tokio::spawn(async move { tokens::insert(&pool, &row).await }).await;
-                let t1 = Instant::now();
-                if !matches!(r, Ok(Ok(()))) {
-                    errors += 1;
-                    continue;
-                }
-                if t0 >= record_from && t1 <= stop_at {
-                    ok += 1;
-                    lat.push((t1 - t0).as_micros().min(u32::MAX as u128) as u32);
-                }
-            }
-            (lat, ok, errors)
-        }));
-    }
-    let (_, db, _) = sample_window(ctx, record_from, stop_at).await;
-    let mut out = Outcome {
-        name: "store-insert".into(),
-        iterations: 0,
-        errors: 0,
-        seconds: ctx.duration.as_secs_f64(),
-        latencies_us: Vec::new(),
-        server_cpu_us: None,
-        db_cpu_us: db,
-        max_rss_kib: None,
-    };
-    for w in workers {
-        let (lat, ok, errors) = w.await?;
-        out.latencies_us.extend(lat);
-        out.iterations += ok;
-        out.errors += errors;
-    }
-    out.latencies_us.sort_unstable();
-    Ok(out)
 }
 
 fn json_field(body: &[u8], field: &str) -> Option<String> {
