@@ -42,11 +42,19 @@ pub enum ClientCommand {
     /// List clients.
     List,
     /// Show one client (never its secret).
-    Show { client_id: String },
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Delete a client; its codes, tokens and consents stop working.
-    Remove { client_id: String },
+    Remove {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Issue a new secret for a confidential client; the old one stops working.
     RotateSecret {
+        // Ids made before they were kept from starting with '-' (e.g. loaded from a dump).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[arg(long)]
         json: bool,

@@ -85,9 +85,15 @@ pub fn random_b64(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// A random identifier (128 bits): user ids, client ids, token families.
+/// A random identifier (128 bits): user ids, client ids, token families. Never starts with
+/// `-`, so it can be passed to a command line without being taken for an option.
 pub fn random_id() -> String {
-    random_b64(16)
+    loop {
+        let id = random_b64(16);
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +106,13 @@ mod tests {
         assert!(s.expose().starts_with("pc_at_"));
         assert_eq!(s.expose().len(), 6 + 43);
         assert_ne!(s, Secret::generate(prefix::ACCESS_TOKEN));
+    }
+
+    #[test]
+    fn ids_never_look_like_options() {
+        assert!((0..2000)
+            .map(|_| random_id())
+            .all(|id| id.len() == 22 && !id.starts_with('-')));
     }
 
     #[test]

@@ -237,6 +237,8 @@ async fn client_commands() {
     cli.ok(&["client", "remove", &id]);
     assert!(cli.fails(&["client", "show", &id]).contains("no client"));
     assert!(cli.fails(&["client", "remove", &id]).contains("no client"));
+    // An id that starts with '-' (base64url allows it) is an id, not an option.
+    assert!(cli.fails(&["client", "show", "-Ucx"]).contains("no client"));
 
     // Validation: one clear sentence, nothing stored.
     assert!(cli
