@@ -8,57 +8,84 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use std::future::Future;
+
 use super::request::{form_body, form_params};
 use super::{cors, detached, with_state, ApiError};
 use crate::oauth::error::{OAuthError, TokenError};
+use crate::oauth::params::Params;
 use crate::oauth::{token, ErrorCode};
 use crate::startup::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("oauth2" / "token")
-        .and(warp::post())
+    client_endpoint(
+        warp::path!("oauth2" / "token"),
+        state,
+        Some(cors::Policy::Configured),
+        |state, params, auth| async move {
+            let issued = token::handle(
+                &state.pool,
+                &state.clients,
+                &state.settings,
+                &params,
+                auth.as_deref(),
+                crate::now(),
+            )
+            .await?;
+            Ok(warp::reply::json(&issued.to_json()).into_response())
+        },
+    )
+}
+
+/// A POST endpoint where a client sends a form and authenticates itself (token,
+/// introspection, revocation): parses the form (RFC 6749 §3.2), runs `service` in its own task,
+/// answers OAuth errors per RFC 6749 §5.2, never lets a response be cached, and adds CORS
+/// headers under `cors`.
+pub fn client_endpoint<P, F, Fut>(
+    path: P,
+    state: Arc<AppState>,
+    cors: Option<cors::Policy>,
+    service: F,
+) -> BoxedFilter<(Response,)>
+where
+    P: Filter<Extract = (), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    F: Fn(Arc<AppState>, Params, Option<String>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response, TokenError>> + Send + 'static,
+{
+    path.and(warp::post())
         .and(warp::header::optional::<String>("authorization"))
         .and(warp::header::optional::<String>("origin"))
         .and(form_body())
         .and(with_state(state))
         .then(
-            |auth: Option<String>,
-             origin: Option<String>,
-             ct: Option<String>,
-             body: Bytes,
-             state: Arc<AppState>| async move {
-                let r = detached(handle(state.clone(), auth, ct, body)).await;
-                cors::apply(r, &state, origin.as_deref(), cors::Policy::Configured)
+            move |auth: Option<String>,
+                  origin: Option<String>,
+                  ct: Option<String>,
+                  body: Bytes,
+                  state: Arc<AppState>| {
+                let service = service.clone();
+                async move {
+                    let task_state = state.clone();
+                    let r = detached(async move {
+                        let params = match form_params(ct.as_deref(), &body) {
+                            Ok(p) => p,
+                            Err(e) => return Ok(oauth_error(&e)),
+                        };
+                        match service(task_state, params, auth).await {
+                            Ok(r) => Ok(no_store(r)),
+                            Err(TokenError::OAuth(e)) => Ok(oauth_error(&e)),
+                            Err(TokenError::Store(e)) => Err(ApiError::from(e)),
+                        }
+                    })
+                    .await;
+                    match cors {
+                        Some(policy) => cors::apply(r, &state, origin.as_deref(), policy),
+                        None => r,
+                    }
+                }
             },
         )
         .boxed()
-}
-
-async fn handle(
-    state: Arc<AppState>,
-    auth: Option<String>,
-    ct: Option<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    // RFC 6749 §3.2: the request is application/x-www-form-urlencoded.
-    let params = match form_params(ct.as_deref(), &body) {
-        Ok(p) => p,
-        Err(e) => return Ok(oauth_error(&e)),
-    };
-    match token::handle(
-        &state.pool,
-        &state.clients,
-        &state.settings,
-        &params,
-        auth.as_deref(),
-        crate::now(),
-    )
-    .await
-    {
-        Ok(t) => Ok(no_store(warp::reply::json(&t.to_json()).into_response())),
-        Err(TokenError::OAuth(e)) => Ok(oauth_error(&e)),
-        Err(TokenError::Store(e)) => Err(e.into()),
-    }
 }
 
 /// RFC 6749 §5.2: 400 with a JSON body; 401 and `WWW-Authenticate` for `invalid_client`.
