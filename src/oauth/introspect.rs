@@ -38,6 +38,11 @@ pub async fn introspect(
     if !is_live(&t, now) || disabled == Some(true) {
         return Ok(inactive());
     }
+    // A rotated refresh token is spent. Access tokens are never parents, so only a refresh
+    // token costs this second read.
+    if t.kind == KIND_REFRESH && tokens::has_successor(pool, digest.as_bytes()).await? {
+        return Ok(inactive());
+    }
     let mut body = json!({
         "active": true,
         "scope": t.scope,
@@ -58,9 +63,10 @@ fn inactive() -> Value {
     json!({ "active": false })
 }
 
+/// Not revoked, not expired, and not marked used (rows used before migration 0003; later uses
+/// are found by `has_successor`).
 fn is_live(t: &Token, now: i64) -> bool {
-    let used_refresh = t.kind == KIND_REFRESH && t.consumed_at.is_some();
-    t.revoked_at.is_none() && t.expires_at > now && !used_refresh
+    t.revoked_at.is_none() && t.expires_at > now && t.consumed_at.is_none()
 }
 
 /// RFC 7009 §2.1–2.2. Only the client a token was issued to can revoke it; anything else

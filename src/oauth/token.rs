@@ -15,6 +15,7 @@ use crate::domain::pkce;
 use crate::domain::scope::Scope;
 use crate::domain::secret::{prefix, random_id, Secret};
 use crate::settings::Settings;
+use crate::store::exchange::Exchanged;
 use crate::store::models::{Client, Token, KIND_ACCESS, KIND_REFRESH};
 use crate::store::{codes, tokens, Pool};
 
@@ -86,14 +87,15 @@ async fn authorization_code(
         return oauth(InvalidRequest, "code is required");
     };
     let digest = Secret::from_presented(code).digest();
-    let Some((row, user_disabled)) = codes::find_with_user(pool, digest.as_bytes()).await? else {
+    let Some((row, user_disabled, used)) = codes::find_with_user(pool, digest.as_bytes()).await?
+    else {
         return oauth(InvalidGrant, "unknown authorization code");
     };
     if row.client_id != client.client_id {
         return oauth(InvalidGrant, "the code was issued to another client");
     }
     // RFC 6749 §4.1.2: a code used twice is refused, and what it issued is revoked.
-    if row.consumed_at.is_some() {
+    if used {
         let n = tokens::revoke_family(pool, &row.family_id, now).await?;
         tracing::warn!(client_id = %client.client_id, revoked = n, "authorization code replayed; its tokens are revoked");
         return oauth(InvalidGrant, "the authorization code was already used");
@@ -139,8 +141,7 @@ async fn authorization_code(
         now,
         settings,
     );
-    let mut issued = vec![access_row];
-    let refresh = if client.grant_type_list().contains(&GRANT_REFRESH_TOKEN) {
+    let (refresh, refresh_row) = if client.grant_type_list().contains(&GRANT_REFRESH_TOKEN) {
         let (secret, r) = new_token(
             KIND_REFRESH,
             client,
@@ -150,15 +151,22 @@ async fn authorization_code(
             now,
             settings,
         );
-        issued.push(r);
-        Some(secret)
+        (Some(secret), Some(r))
     } else {
-        None
+        (None, None)
     };
-    if !codes::redeem(pool, digest.as_bytes(), now, &issued).await? {
-        // A concurrent redemption won: this one is the replay.
-        tokens::revoke_family(pool, &row.family_id, now).await?;
-        return oauth(InvalidGrant, "the authorization code was already used");
+    let outcome = match refresh_row {
+        Some(r) => codes::redeem(pool, digest.as_bytes(), [access_row, r]).await?,
+        None => codes::redeem(pool, digest.as_bytes(), [access_row]).await?,
+    };
+    match outcome {
+        Exchanged::Issued => {}
+        Exchanged::AlreadyUsed => {
+            // A concurrent redemption won: this one is the replay.
+            tokens::revoke_family(pool, &row.family_id, now).await?;
+            return oauth(InvalidGrant, "the authorization code was already used");
+        }
+        Exchanged::Refused => return oauth(InvalidGrant, "unknown authorization code"),
     }
     Ok(TokenResponse {
         access_token: access,
@@ -182,16 +190,17 @@ async fn refresh(
     };
     let digest = Secret::from_presented(presented).digest();
     // The token and its user's state in one read.
-    let (row, user_disabled) = match tokens::find_with_user(pool, digest.as_bytes()).await? {
-        Some((t, _, disabled)) if t.kind == KIND_REFRESH && t.client_id == client.client_id => {
-            (t, disabled)
+    let (row, user_disabled, used) = match tokens::find_for_refresh(pool, digest.as_bytes()).await?
+    {
+        Some((t, disabled, used)) if t.kind == KIND_REFRESH && t.client_id == client.client_id => {
+            (t, disabled, used)
         }
         _ => return oauth(InvalidGrant, "unknown refresh token"),
     };
     if row.revoked_at.is_some() {
         return oauth(InvalidGrant, "the refresh token was revoked");
     }
-    if row.consumed_at.is_some() {
+    if used {
         let n = tokens::revoke_family(pool, &row.family_id, now).await?;
         tracing::warn!(client_id = %client.client_id, revoked = n, "rotated refresh token reused; family revoked");
         return oauth(InvalidGrant, "the refresh token was already used");
@@ -227,8 +236,10 @@ async fn refresh(
         now,
         settings,
     );
-    if !tokens::rotate(pool, digest.as_bytes(), now, &[access_row, next_row]).await? {
-        return oauth(InvalidGrant, "the refresh token was already used");
+    match tokens::rotate(pool, digest.as_bytes(), [access_row, next_row]).await? {
+        Exchanged::Issued => {}
+        Exchanged::AlreadyUsed => return oauth(InvalidGrant, "the refresh token was already used"),
+        Exchanged::Refused => return oauth(InvalidGrant, "the refresh token was revoked"),
     }
     Ok(TokenResponse {
         access_token: access,
@@ -320,6 +331,7 @@ fn new_token(
         expires_at: now + ttl(client, kind, settings),
         consumed_at: None,
         revoked_at: None,
+        parent_hash: None,
     };
     (secret, row)
 }

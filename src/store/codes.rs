@@ -1,10 +1,10 @@
-//! `authorization_codes` table. Single use is enforced by a conditional UPDATE (RFC 6749 §4.1.2):
-//! of concurrent redemptions exactly one sees an affected row.
+//! `authorization_codes` table. Single use (RFC 6749 §4.1.2) is enforced by the tokens it issues:
+//! one of them names the code as parent, and only one may (see `exchange`).
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::consume::{self, Consume};
+use super::exchange::{self, Exchange, Exchanged};
 use super::models::{AuthorizationCode, Token};
 use super::schema::authorization_codes;
 use super::{Pool, StoreResult};
@@ -31,37 +31,45 @@ pub async fn find(pool: &Pool, code_hash: &[u8]) -> StoreResult<Option<Authoriza
     })
 }
 
-/// The code and whether its user is disabled, in one read.
+/// The code, whether its user is disabled and whether it was used (a token names it as parent,
+/// or `consumed_at` is set from before migration 0003), in one read.
 pub async fn find_with_user(
     pool: &Pool,
     code_hash: &[u8],
-) -> StoreResult<Option<(AuthorizationCode, bool)>> {
-    use super::schema::users;
+) -> StoreResult<Option<(AuthorizationCode, bool, bool)>> {
+    use super::schema::{tokens, users};
     db_run!(pool, |conn| {
-        Ok(authorization_codes::table
+        let found: Option<(AuthorizationCode, bool, Option<i64>)> = authorization_codes::table
             .inner_join(users::table)
+            .left_join(
+                tokens::table.on(tokens::parent_hash.eq(authorization_codes::code_hash.nullable())),
+            )
             .filter(authorization_codes::code_hash.eq(code_hash))
-            .select((AuthorizationCode::as_select(), users::disabled))
+            .select((
+                AuthorizationCode::as_select(),
+                users::disabled,
+                tokens::created_at.nullable(),
+            ))
             .first(conn)
             .await
-            .optional()?)
+            .optional()?;
+        Ok(found.map(|(code, disabled, next)| {
+            let used = code.consumed_at.is_some() || next.is_some();
+            (code, disabled, used)
+        }))
     })
 }
 
-/// Marks the code used and stores the tokens issued for it, in one transaction. Returns false
-/// (and stores nothing) if the code was already used: a concurrent redemption won.
-pub async fn redeem(
+/// Stores the tokens issued for a code, the last naming the code as parent, in one statement
+/// (see `exchange`): of concurrent redemptions exactly one gets `Issued`.
+pub async fn redeem<const N: usize>(
     pool: &Pool,
     code_hash: &[u8],
-    now: i64,
-    issued: &[Token],
-) -> StoreResult<bool> {
-    crate::db_transaction!(pool, |conn| {
-        let consume = Consume::<consume::Code>::new(code_hash, now);
-        let won = consume.execute(conn).await? == 1;
-        if won {
-            super::InsertRows::insert_tokens(conn, issued).await?;
-        }
-        Ok(won)
+    issued: [Token; N],
+) -> StoreResult<Exchanged> {
+    db_run!(pool, |conn| {
+        let exchange = Exchange::<exchange::Code, N>::new(code_hash, issued);
+        let result = exchange.execute(conn).await;
+        Ok(Exchange::<exchange::Code, N>::outcome(result)?)
     })
 }

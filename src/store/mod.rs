@@ -5,8 +5,8 @@
 pub mod clients;
 pub mod codes;
 pub mod consents;
-pub mod consume;
 pub mod dump;
+pub mod exchange;
 pub mod migrations;
 pub mod models;
 pub mod registration_tokens;
@@ -378,52 +378,4 @@ pub async fn connect_mysql(url: &str, timeout: Duration) -> StoreResult<MysqlCon
     establish_mysql(url.to_string(), timeout)
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))
-}
-
-/// Inserting several rows, the way each backend does it best: one multi-row INSERT on MySQL
-/// (one round trip), a loop on SQLite (no round trips to save, and Diesel's multi-row form
-/// there cannot write nullable columns).
-pub(crate) trait InsertRows {
-    async fn insert_tokens(&mut self, rows: &[models::Token]) -> Result<(), diesel::result::Error>;
-}
-
-impl InsertRows for MysqlConn {
-    async fn insert_tokens(&mut self, rows: &[models::Token]) -> Result<(), diesel::result::Error> {
-        use schema::tokens::table;
-        // A fixed-size array has a static query id, so its prepared statement is cached per
-        // connection; a slice of any length would be prepared afresh every time.
-        match rows {
-            [one] => {
-                diesel::insert_into(table)
-                    .values(one.values())
-                    .execute(self)
-                    .await?
-            }
-            [a, b] => {
-                diesel::insert_into(table)
-                    .values([a.values(), b.values()])
-                    .execute(self)
-                    .await?
-            }
-            _ => {
-                diesel::insert_into(table)
-                    .values(rows)
-                    .execute(self)
-                    .await?
-            }
-        };
-        Ok(())
-    }
-}
-
-impl InsertRows for SqliteConn {
-    async fn insert_tokens(&mut self, rows: &[models::Token]) -> Result<(), diesel::result::Error> {
-        for row in rows {
-            diesel::insert_into(schema::tokens::table)
-                .values(row.values())
-                .execute(self)
-                .await?;
-        }
-        Ok(())
-    }
 }

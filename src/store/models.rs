@@ -173,8 +173,13 @@ pub struct Token {
     pub family_id: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Set on rows used before migration 0003 only; see `parent_hash`.
     pub consumed_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The authorization code or refresh token whose single use issued this row (unique: a
+    /// code or refresh token is used once exactly when a row names it here).
+    #[serde(default, with = "hex_opt")]
+    pub parent_hash: Option<Vec<u8>>,
 }
 
 /// A token row as column assignments. Diesel's derived `Insertable` writes `None` as `DEFAULT`,
@@ -191,6 +196,7 @@ pub type TokenValues = (
     diesel::dsl::Eq<tokens::expires_at, i64>,
     diesel::dsl::Eq<tokens::consumed_at, Option<i64>>,
     diesel::dsl::Eq<tokens::revoked_at, Option<i64>>,
+    diesel::dsl::Eq<tokens::parent_hash, Option<Vec<u8>>>,
 );
 
 impl Token {
@@ -206,6 +212,7 @@ impl Token {
             tokens::expires_at.eq(self.expires_at),
             tokens::consumed_at.eq(self.consumed_at),
             tokens::revoked_at.eq(self.revoked_at),
+            tokens::parent_hash.eq(self.parent_hash.clone()),
         )
     }
 }

@@ -70,6 +70,7 @@ diesel::table! {
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        parent_hash -> Nullable<Binary>,
     }
 }
 

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::consume::{self, Consume};
+use super::exchange::{self, Exchange, Exchanged};
 use super::models::Token;
 use super::schema::tokens;
 use super::{Pool, StoreResult};
@@ -31,17 +31,57 @@ pub async fn find(pool: &Pool, token_hash: &[u8]) -> StoreResult<Option<Token>> 
     })
 }
 
-/// Rotates a refresh token: marks it used and stores its successors, in one transaction.
-/// Returns false (and stores nothing) if it was already used or revoked: a concurrent refresh
-/// won, or the family was revoked meanwhile.
-pub async fn rotate(pool: &Pool, old_hash: &[u8], now: i64, issued: &[Token]) -> StoreResult<bool> {
-    crate::db_transaction!(pool, |conn| {
-        let consume = Consume::<consume::RefreshToken>::new(old_hash, now);
-        let won = consume.execute(conn).await? == 1;
-        if won {
-            super::InsertRows::insert_tokens(conn, issued).await?;
-        }
-        Ok(won)
+/// Rotates a refresh token: stores its successors, the last of which names it as parent, in one
+/// statement (see `exchange`). Nothing is stored unless the result is `Issued`.
+pub async fn rotate(pool: &Pool, old_hash: &[u8], issued: [Token; 2]) -> StoreResult<Exchanged> {
+    db_run!(pool, |conn| {
+        let exchange = Exchange::<exchange::RefreshToken, 2>::new(old_hash, issued);
+        let result = exchange.execute(conn).await;
+        Ok(Exchange::<exchange::RefreshToken, 2>::outcome(result)?)
+    })
+}
+
+/// What a refresh needs in one indexed read: the token, whether its user (if any) is disabled
+/// (`None`: no such user), and whether it was already used (it has a successor).
+pub async fn find_for_refresh(
+    pool: &Pool,
+    token_hash: &[u8],
+) -> StoreResult<Option<(Token, Option<bool>, bool)>> {
+    use super::schema::users;
+    let successor = diesel::alias!(tokens as successor);
+    db_run!(pool, |conn| {
+        let found: Option<(Token, Option<bool>, Option<i64>)> = tokens::table
+            .left_join(users::table)
+            .left_join(
+                successor.on(successor
+                    .field(tokens::parent_hash)
+                    .eq(tokens::token_hash.nullable())),
+            )
+            .filter(tokens::token_hash.eq(token_hash))
+            .select((
+                Token::as_select(),
+                users::disabled.nullable(),
+                successor.field(tokens::created_at).nullable(),
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(found.map(|(t, disabled, next)| {
+            let used = t.consumed_at.is_some() || next.is_some();
+            (t, disabled, used)
+        }))
+    })
+}
+
+/// Whether a code or refresh token was used: a token names it as parent (or, for rows used
+/// before migration 0003, its `consumed_at` is set; callers check that on the row).
+pub async fn has_successor(pool: &Pool, grant_hash: &[u8]) -> StoreResult<bool> {
+    db_run!(pool, |conn| {
+        Ok(diesel::select(diesel::dsl::exists(
+            tokens::table.filter(tokens::parent_hash.eq(grant_hash)),
+        ))
+        .get_result(conn)
+        .await?)
     })
 }
 

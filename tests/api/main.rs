@@ -8,6 +8,7 @@ mod authorize;
 mod cli;
 mod concurrency;
 mod discovery;
+mod exchange;
 mod flows;
 mod health;
 mod helpers;

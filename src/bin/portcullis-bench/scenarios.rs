@@ -146,6 +146,7 @@ impl Context {
             expires_at: now + 3600,
             consumed_at: None,
             revoked_at: None,
+            parent_hash: None,
         }
     }
 
@@ -166,6 +167,7 @@ impl Context {
                 expires_at: now + 86400,
                 consumed_at: None,
                 revoked_at: None,
+                parent_hash: None,
             },
         )
         .await?;

@@ -1,0 +1,174 @@
+//! Exchanging a grant (an authorization code or a refresh token) for tokens, as one statement:
+//!
+//! ```sql
+//! INSERT INTO tokens (token_hash, ..., parent_hash)
+//!     SELECT ?, ..., NULL FROM <grant table> g WHERE g.<key> = ? [AND g.revoked_at IS NULL]
+//!     UNION ALL
+//!     SELECT ?, ..., ?    FROM <grant table> g WHERE g.<key> = ? [AND g.revoked_at IS NULL]
+//! ```
+//!
+//! The last row names the grant in `parent_hash`, whose unique index makes the exchange single
+//! use: of concurrent exchanges one inserts and the others fail with a unique violation. Reading
+//! the grant in the same statement ties the insert to its state: a refresh token revoked
+//! meanwhile yields no rows. (InnoDB takes shared locks on the rows an `INSERT … SELECT` reads,
+//! so a family revocation either commits first and this finds the grant revoked, or waits and
+//! then revokes the new rows too, which carry the same family.) The statement is atomic on both
+//! backends: one round trip and one commit instead of BEGIN, UPDATE, INSERT, COMMIT.
+//!
+//! The SQL is fixed for a grant kind and row count, so the query has a static id and MySQL's
+//! prepared statement is reused. The statement cache is keyed by the query's type, so each
+//! (grant, row count) pair is a type of its own.
+
+use std::marker::PhantomData;
+
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Binary, Nullable, Text};
+use diesel::QueryResult;
+
+use super::models::Token;
+
+/// The table a grant lives in.
+pub trait Grant: Send + Sync + 'static {
+    const TABLE: &'static str;
+    const KEY: &'static str;
+    /// Further conditions on the grant row, starting with " AND".
+    const EXTRA: &'static str;
+}
+
+/// `authorization_codes`, by `code_hash`.
+pub struct Code;
+
+impl Grant for Code {
+    const TABLE: &'static str = "authorization_codes";
+    const KEY: &'static str = "code_hash";
+    const EXTRA: &'static str = "";
+}
+
+/// `tokens`, by `token_hash`, only while not revoked.
+pub struct RefreshToken;
+
+impl Grant for RefreshToken {
+    const TABLE: &'static str = "tokens";
+    const KEY: &'static str = "token_hash";
+    const EXTRA: &'static str = " AND g.revoked_at IS NULL";
+}
+
+/// How an exchange ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchanged {
+    /// The tokens are stored.
+    Issued,
+    /// Another exchange of the same grant won: nothing stored.
+    AlreadyUsed,
+    /// The grant is gone or was revoked meanwhile: nothing stored.
+    Refused,
+}
+
+/// The statement. `rows` are stored as given except `parent_hash`, which is set to the grant
+/// on the last row and left NULL on the others.
+pub struct Exchange<G: Grant, const N: usize> {
+    grant_hash: Vec<u8>,
+    rows: [Token; N],
+    grant: PhantomData<G>,
+}
+
+impl<G: Grant, const N: usize> Exchange<G, N> {
+    pub fn new(grant_hash: &[u8], rows: [Token; N]) -> Self {
+        Exchange {
+            grant_hash: grant_hash.to_vec(),
+            rows,
+            grant: PhantomData,
+        }
+    }
+
+    /// Reads the statement's result: `Ok(affected rows)` or the database's error.
+    pub fn outcome(result: QueryResult<usize>) -> QueryResult<Exchanged> {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match result {
+            Ok(n) if n == N => Ok(Exchanged::Issued),
+            Ok(_) => Ok(Exchanged::Refused),
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                Ok(Exchanged::AlreadyUsed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<G: Grant, const N: usize> QueryId for Exchange<G, N> {
+    type QueryId = Exchange<G, N>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+// MySQL types the columns of a UNION from its first SELECT, and a bare `?` there is a string in
+// the connection's character set: hash bytes would be re-encoded (invalid UTF-8 becomes `?`)
+// before reaching the BINARY column. A cast keeps them bytes. SQLite stores what it is given.
+impl<G: Grant, const N: usize> QueryFragment<diesel::mysql::Mysql> for Exchange<G, N> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, diesel::mysql::Mysql>) -> QueryResult<()> {
+        self.walk(out, ("CAST(", " AS BINARY)"))
+    }
+}
+
+impl<G: Grant, const N: usize> QueryFragment<diesel::sqlite::Sqlite> for Exchange<G, N> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        self.walk(out, ("", ""))
+    }
+}
+
+impl<G: Grant, const N: usize> Exchange<G, N> {
+    /// The SQL, with `bytes.0` and `bytes.1` around each byte-string parameter of the SELECTs.
+    fn walk<'b, DB>(&'b self, mut out: AstPass<'_, 'b, DB>, bytes: (&str, &str)) -> QueryResult<()>
+    where
+        DB: Backend,
+        i64: ToSql<BigInt, DB>,
+        Vec<u8>: ToSql<Binary, DB>,
+        String: ToSql<Text, DB>,
+        Option<String>: ToSql<Nullable<Text>, DB>,
+    {
+        out.push_sql(
+            "INSERT INTO tokens (token_hash, kind, client_id, user_id, scope, family_id, \
+             created_at, expires_at, consumed_at, revoked_at, parent_hash) ",
+        );
+        for (i, row) in self.rows.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(" UNION ALL ");
+            }
+            out.push_sql("SELECT ");
+            out.push_sql(bytes.0);
+            out.push_bind_param::<Binary, _>(&row.token_hash)?;
+            out.push_sql(bytes.1);
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.kind)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.client_id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&row.user_id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.scope)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.family_id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<BigInt, _>(&row.created_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<BigInt, _>(&row.expires_at)?;
+            out.push_sql(", NULL, NULL, ");
+            if i + 1 == N {
+                out.push_sql(bytes.0);
+                out.push_bind_param::<Binary, _>(&self.grant_hash)?;
+                out.push_sql(bytes.1);
+            } else {
+                out.push_sql("NULL");
+            }
+            out.push_sql(" FROM ");
+            out.push_sql(G::TABLE);
+            out.push_sql(" g WHERE g.");
+            out.push_sql(G::KEY);
+            out.push_sql(" = ");
+            out.push_bind_param::<Binary, _>(&self.grant_hash)?;
+            out.push_sql(G::EXTRA);
+        }
+        Ok(())
+    }
+}

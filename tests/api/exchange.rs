@@ -1,0 +1,149 @@
+//! A code or refresh token is exchanged in one statement (store::exchange): the last token issued
+//! names it in `parent_hash`, and only one row may. These tests hold the store to the three
+//! outcomes, to byte-exact storage of the hashes, and to keeping a recorded use across a revert
+//! of the migration that introduced it.
+
+use portcullis::domain::secret::{prefix, Secret};
+use portcullis::store::exchange::Exchanged;
+use portcullis::store::migrations::{self, Action, Outcome};
+use portcullis::store::models::{Token, KIND_ACCESS, KIND_REFRESH};
+use portcullis::store::tokens;
+
+use crate::helpers::*;
+
+async fn setup() -> (TestApp, TestClient) {
+    let app = spawn_app().await;
+    app.add_user("hal").await;
+    let c = app.confidential_client().await;
+    (app, c)
+}
+
+/// A refresh token issued over HTTP, and its stored row.
+async fn refresh_row(app: &TestApp, c: &TestClient) -> Token {
+    let issued = app.tokens_for(c, "hal", "read").await;
+    let digest = Secret::from_presented(issued["refresh_token"].as_str().unwrap()).digest();
+    tokens::find(&app.pool, digest.as_bytes())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Successor rows for `parent`, with fresh random hashes (any byte values, so a backend that
+/// re-encoded them as text would be caught).
+fn successors(parent: &Token) -> [Token; 2] {
+    let row = |kind: &str, p: &str| Token {
+        token_hash: Secret::generate(p).digest().as_bytes().to_vec(),
+        kind: kind.into(),
+        client_id: parent.client_id.clone(),
+        user_id: parent.user_id.clone(),
+        scope: parent.scope.clone(),
+        family_id: parent.family_id.clone(),
+        created_at: parent.created_at,
+        expires_at: parent.expires_at,
+        consumed_at: None,
+        revoked_at: None,
+        parent_hash: None,
+    };
+    [
+        row(KIND_ACCESS, prefix::ACCESS_TOKEN),
+        row(KIND_REFRESH, prefix::REFRESH_TOKEN),
+    ]
+}
+
+async fn stored(app: &TestApp, hash: &[u8]) -> Option<Token> {
+    tokens::find(&app.pool, hash).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_rotation_is_issued_once_and_stores_the_hashes_byte_for_byte() {
+    let (app, c) = setup().await;
+    let parent = refresh_row(&app, &c).await;
+
+    let first = successors(&parent);
+    let outcome = tokens::rotate(&app.pool, &parent.token_hash, first.clone())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Exchanged::Issued);
+    let access = stored(&app, &first[0].token_hash)
+        .await
+        .expect("access row");
+    assert_eq!(access.token_hash, first[0].token_hash);
+    assert_eq!(access.parent_hash, None);
+    let next = stored(&app, &first[1].token_hash)
+        .await
+        .expect("refresh row");
+    assert_eq!(next.parent_hash.as_deref(), Some(&parent.token_hash[..]));
+    assert_eq!(next.user_id, parent.user_id);
+
+    // Single use: a second exchange of the same parent stores nothing.
+    let second = successors(&parent);
+    let outcome = tokens::rotate(&app.pool, &parent.token_hash, second.clone())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Exchanged::AlreadyUsed);
+    for row in &second {
+        assert!(stored(&app, &row.token_hash).await.is_none());
+    }
+    assert!(tokens::has_successor(&app.pool, &parent.token_hash)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_refresh_token_revoked_before_its_rotation_issues_nothing() {
+    let (app, c) = setup().await;
+    let parent = refresh_row(&app, &c).await;
+    // The family is revoked between the refresh's read and its write (reuse detected elsewhere).
+    tokens::revoke_family(&app.pool, &parent.family_id, portcullis::now())
+        .await
+        .unwrap();
+
+    let rows = successors(&parent);
+    let outcome = tokens::rotate(&app.pool, &parent.token_hash, rows.clone())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Exchanged::Refused);
+    for row in &rows {
+        assert!(stored(&app, &row.token_hash).await.is_none());
+    }
+    // An unknown parent is refused the same way.
+    let unknown = Secret::generate(prefix::REFRESH_TOKEN).digest();
+    let outcome = tokens::rotate(&app.pool, unknown.as_bytes(), successors(&parent))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Exchanged::Refused);
+}
+
+#[tokio::test]
+async fn a_use_recorded_as_parent_survives_reverting_its_migration() {
+    let (app, c) = setup().await;
+    let first = app.tokens_for(&c, "hal", "read").await;
+    let old = first["refresh_token"].as_str().unwrap();
+    let second: serde_json::Value = app.refresh(&c, old, &[]).await.json().await.unwrap();
+    assert!(second["refresh_token"].is_string());
+
+    // Down past 0003 (parent_hash is folded into consumed_at), then up again.
+    let before = version_before(&app.db.url, "token_parent").await;
+    migrations::run(&app.db.url, Action::RevertTo(before))
+        .await
+        .unwrap();
+    migrations::run(&app.db.url, Action::RunPending)
+        .await
+        .unwrap();
+
+    // RFC 9700 §4.14.2: the rotated token is still spent, and presenting it revokes the family.
+    assert_oauth_error(app.refresh(&c, old, &[]).await, 400, "invalid_grant").await;
+    let r = app
+        .refresh(&c, second["refresh_token"].as_str().unwrap(), &[])
+        .await;
+    assert_oauth_error(r, 400, "invalid_grant").await;
+}
+
+/// The version of the migration applied just before the one whose name contains `name`.
+async fn version_before(url: &str, name: &str) -> String {
+    let Outcome::Status(list) = migrations::run(url, Action::Status).await.unwrap() else {
+        panic!("no status");
+    };
+    let at = list.iter().position(|m| m.name.contains(name)).unwrap();
+    list[at - 1].version.clone()
+}
