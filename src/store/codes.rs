@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use super::exchange::{self, Exchange, Exchanged};
 use super::models::{AuthorizationCode, Token};
 use super::schema::authorization_codes;
-use super::{Pool, StoreResult};
+use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::db_run;
 
 pub async fn insert(pool: &Pool, code: &AuthorizationCode) -> StoreResult<()> {
@@ -67,9 +67,12 @@ pub async fn redeem<const N: usize>(
     code_hash: &[u8],
     issued: [Token; N],
 ) -> StoreResult<Exchanged> {
-    db_run!(pool, |conn| {
-        let exchange = Exchange::<exchange::Code, N>::new(code_hash, issued);
-        let result = exchange.execute(conn).await;
-        Ok(Exchange::<exchange::Code, N>::outcome(result)?)
+    retry_on_deadlock(|| async {
+        db_run!(pool, |conn| {
+            let exchange = Exchange::<exchange::Code, N>::new(code_hash, issued.clone());
+            let result = exchange.execute(conn).await;
+            Ok(Exchange::<exchange::Code, N>::outcome(result)?)
+        })
     })
+    .await
 }

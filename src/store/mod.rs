@@ -46,6 +46,10 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5
 const MYSQL_SESSION_INIT: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,\
      NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
 
+/// Server messages in English whatever the server's `lc_messages`: Diesel keeps only the message
+/// of some errors (not the code), and `is_deadlock` reads it.
+const MYSQL_MESSAGES_INIT: &str = "SET SESSION lc_messages = 'en_US'";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
@@ -79,6 +83,18 @@ impl StoreError {
                 diesel::result::DatabaseErrorKind::ForeignKeyViolation,
                 _
             ))
+        )
+    }
+
+    /// InnoDB chose this statement as a deadlock victim and rolled it back (MySQL error 1213,
+    /// which Diesel reports only by its message).
+    pub fn is_deadlock(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                info
+            )) if info.message().starts_with("Deadlock found")
         )
     }
 
@@ -184,6 +200,29 @@ macro_rules! db_run {
             }
         }
     };
+}
+
+/// Runs a single-statement store operation again when InnoDB picked it as a deadlock victim
+/// ("try restarting transaction"): the statement was rolled back, so another run is safe. The
+/// exchange INSERT … SELECT and family revocation lock the same rows in opposite orders (parent
+/// row, then family index; family index, then rows), so under concurrent reuse one of them can
+/// lose; neither may turn into a 500, and a revocation must not be lost.
+pub async fn retry_on_deadlock<T, F, Fut>(mut op: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    const ATTEMPTS: usize = 5;
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Err(e) if e.is_deadlock() && attempt < ATTEMPTS => {
+                tracing::debug!(attempt, "deadlock victim; running the statement again");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Gives a `db_run!` body its error type, so `?` inside it converts to `StoreError`.
@@ -358,7 +397,10 @@ pub(crate) async fn establish_mysql(
     let opts = mysql_async::Opts::from_url(&url)
         .map_err(|e| diesel::ConnectionError::InvalidConnectionUrl(e.to_string()))?;
     let builder = mysql_async::OptsBuilder::from_opts(opts)
-        .init(vec![MYSQL_SESSION_INIT.to_string()])
+        .init(vec![
+            MYSQL_SESSION_INIT.to_string(),
+            MYSQL_MESSAGES_INIT.to_string(),
+        ])
         .stmt_cache_size(0)
         .client_found_rows(true);
     let conn = tokio::time::timeout(timeout, mysql_async::Conn::new(builder))

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use super::exchange::{self, Exchange, Exchanged};
 use super::models::Token;
 use super::schema::tokens;
-use super::{Pool, StoreResult};
+use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::db_run;
 
 pub async fn insert(pool: &Pool, token: &Token) -> StoreResult<()> {
@@ -34,11 +34,14 @@ pub async fn find(pool: &Pool, token_hash: &[u8]) -> StoreResult<Option<Token>> 
 /// Rotates a refresh token: stores its successors, the last of which names it as parent, in one
 /// statement (see `exchange`). Nothing is stored unless the result is `Issued`.
 pub async fn rotate(pool: &Pool, old_hash: &[u8], issued: [Token; 2]) -> StoreResult<Exchanged> {
-    db_run!(pool, |conn| {
-        let exchange = Exchange::<exchange::RefreshToken, 2>::new(old_hash, issued);
-        let result = exchange.execute(conn).await;
-        Ok(Exchange::<exchange::RefreshToken, 2>::outcome(result)?)
+    retry_on_deadlock(|| async {
+        db_run!(pool, |conn| {
+            let exchange = Exchange::<exchange::RefreshToken, 2>::new(old_hash, issued.clone());
+            let result = exchange.execute(conn).await;
+            Ok(Exchange::<exchange::RefreshToken, 2>::outcome(result)?)
+        })
     })
+    .await
 }
 
 /// What a refresh needs in one indexed read: the token, whether its user (if any) is disabled
@@ -87,16 +90,19 @@ pub async fn has_successor(pool: &Pool, grant_hash: &[u8]) -> StoreResult<bool> 
 
 /// Revokes every token of a family (code replay, refresh-token reuse). Returns how many.
 pub async fn revoke_family(pool: &Pool, family_id: &str, now: i64) -> StoreResult<usize> {
-    db_run!(pool, |conn| {
-        Ok(diesel::update(
-            tokens::table
-                .filter(tokens::family_id.eq(family_id))
-                .filter(tokens::revoked_at.is_null()),
-        )
-        .set(tokens::revoked_at.eq(now))
-        .execute(conn)
-        .await?)
+    retry_on_deadlock(|| async {
+        db_run!(pool, |conn| {
+            Ok(diesel::update(
+                tokens::table
+                    .filter(tokens::family_id.eq(family_id))
+                    .filter(tokens::revoked_at.is_null()),
+            )
+            .set(tokens::revoked_at.eq(now))
+            .execute(conn)
+            .await?)
+        })
     })
+    .await
 }
 
 /// What introspection needs in one indexed read: the token and, when a user is behind it,

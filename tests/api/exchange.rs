@@ -147,3 +147,42 @@ async fn version_before(url: &str, name: &str) -> String {
     let at = list.iter().position(|m| m.name.contains(name)).unwrap();
     list[at - 1].version.clone()
 }
+
+/// Rotations racing a family revocation lock the same rows in opposite orders, so InnoDB may
+/// pick one as a deadlock victim; the store runs the victim again, and no call fails. Whatever
+/// the interleaving, a successor is either refused or revoked with its family: none stays live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rotations_racing_a_family_revocation_all_complete_and_leave_nothing_live() {
+    let (app, c) = setup().await;
+    for _ in 0..10 {
+        let parent = refresh_row(&app, &c).await;
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let pool = app.pool.clone();
+            let parent = parent.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 2 == 0 {
+                    tokens::revoke_family(&pool, &parent.family_id, portcullis::now())
+                        .await
+                        .map(|_| vec![])
+                } else {
+                    let rows = successors(&parent);
+                    let hashes = rows.iter().map(|r| r.token_hash.clone()).collect();
+                    tokens::rotate(&pool, &parent.token_hash, rows)
+                        .await
+                        .map(|_| hashes)
+                }
+            }));
+        }
+        for t in tasks {
+            for hash in t.await.unwrap().expect("no store error") {
+                if let Some(row) = stored(&app, &hash).await {
+                    assert!(
+                        row.revoked_at.is_some(),
+                        "a successor outlived the revocation"
+                    );
+                }
+            }
+        }
+    }
+}
