@@ -231,19 +231,11 @@ async fn client_and_redirect(
 }
 
 /// Whether the user already allowed this client everything the request asks for.
-pub async fn consent_covers(
-    pool: &Pool,
-    user_id: &str,
-    req: &AuthRequest,
-) -> Result<bool, StoreError> {
-    Ok(
-        match consents::find(pool, user_id, &req.client.client_id).await? {
-            Some(c) => req
-                .scope
-                .is_subset_of(&Scope::parse(&c.scope).unwrap_or_default()),
-            None => false,
-        },
-    )
+pub fn consent_covers(consent: Option<&Consent>, req: &AuthRequest) -> bool {
+    consent.is_some_and(|c| {
+        req.scope
+            .is_subset_of(&Scope::parse(&c.scope).unwrap_or_default())
+    })
 }
 
 /// Remembers the consent (adding to what was allowed before).

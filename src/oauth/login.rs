@@ -4,7 +4,7 @@
 use crate::domain::password::{self, Password};
 use crate::domain::secret::{prefix, Secret};
 use crate::settings::Settings;
-use crate::store::models::{Session, User};
+use crate::store::models::{Consent, Session, User};
 use crate::store::{sessions, throttle, users, Pool, StoreError};
 
 /// Sessions are touched at most this often, so a busy user does not cost a write per request.
@@ -123,13 +123,43 @@ pub async fn resolve(
     let Some((session, user)) = sessions::find_with_user(pool, digest.as_bytes()).await? else {
         return Ok(None);
     };
+    keep_alive(pool, settings, digest.as_bytes(), session, user, now).await
+}
+
+/// `resolve`, plus the consent the user gave `client_id` (read together, for /authorize).
+pub async fn resolve_for_client(
+    pool: &Pool,
+    settings: &Settings,
+    cookie: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<(ActiveSession, Option<Consent>)>, StoreError> {
+    let digest = Secret::from_presented(cookie).digest();
+    let found = sessions::find_with_user_and_consent(pool, digest.as_bytes(), client_id).await?;
+    let Some((session, user, consent)) = found else {
+        return Ok(None);
+    };
+    let active = keep_alive(pool, settings, digest.as_bytes(), session, user, now).await?;
+    Ok(active.map(|a| (a, consent)))
+}
+
+/// Applies the expiry rules to a session that was found: an expired one (or one whose user
+/// is disabled) is deleted, a live one is touched at most every `TOUCH_INTERVAL_SECS`.
+async fn keep_alive(
+    pool: &Pool,
+    settings: &Settings,
+    id_hash: &[u8],
+    session: Session,
+    user: User,
+    now: i64,
+) -> Result<Option<ActiveSession>, StoreError> {
     let idle_expired = session.last_seen_at + settings.session.idle_timeout_secs <= now;
     if session.expires_at <= now || idle_expired || user.disabled {
-        sessions::delete(pool, digest.as_bytes()).await?;
+        sessions::delete(pool, id_hash).await?;
         return Ok(None);
     }
     if now - session.last_seen_at >= TOUCH_INTERVAL_SECS {
-        sessions::touch(pool, digest.as_bytes(), now).await?;
+        sessions::touch(pool, id_hash, now).await?;
     }
     Ok(Some(ActiveSession { session, user }))
 }

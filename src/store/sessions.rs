@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::models::{Session, User};
-use super::schema::{sessions, users};
+use super::models::{Consent, Session, User};
+use super::schema::{consents, sessions, users};
 use super::{Pool, StoreResult};
 use crate::db_run;
 
@@ -25,6 +25,33 @@ pub async fn find_with_user(pool: &Pool, id_hash: &[u8]) -> StoreResult<Option<(
             .inner_join(users::table)
             .filter(sessions::id_hash.eq(id_hash))
             .select((Session::as_select(), User::as_select()))
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}
+
+/// `find_with_user`, plus what the user has allowed `client_id`: the authorization endpoint
+/// needs both, and one read costs one round trip instead of two.
+pub async fn find_with_user_and_consent(
+    pool: &Pool,
+    id_hash: &[u8],
+    client_id: &str,
+) -> StoreResult<Option<(Session, User, Option<Consent>)>> {
+    db_run!(pool, |conn| {
+        Ok(sessions::table
+            .inner_join(users::table)
+            .left_join(
+                consents::table.on(consents::user_id
+                    .eq(sessions::user_id)
+                    .and(consents::client_id.eq(client_id))),
+            )
+            .filter(sessions::id_hash.eq(id_hash))
+            .select((
+                Session::as_select(),
+                User::as_select(),
+                Option::<Consent>::as_select(),
+            ))
             .first(conn)
             .await
             .optional()?)

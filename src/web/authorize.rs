@@ -16,7 +16,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::login::current_session;
+use super::login::current_session_for_client;
 use super::request::{browser, form_body, html, is_form, see_other, Browser};
 use super::{cookies, detached, pages, with_state, ApiError};
 use crate::oauth::authorize::{self, AuthorizeError, REQUEST_PARAMS};
@@ -80,7 +80,8 @@ async fn handle(
         Err(AuthorizeError::Redirect(e)) => return Ok(see_other(&e.url(issuer))),
         Err(AuthorizeError::Store(e)) => return Err(e.into()),
     };
-    let Some(session) = current_session(&state, &b).await? else {
+    let found = current_session_for_client(&state, &b, &req.client.client_id).await?;
+    let Some((session, consent)) = found else {
         let back = format!("/oauth2/authorize?{}", req.params.to_query());
         let login = format!(
             "/login?{}",
@@ -110,7 +111,7 @@ async fn handle(
         ));
     }
 
-    if authorize::consent_covers(&state.pool, user_id, &req).await? {
+    if authorize::consent_covers(consent.as_ref(), &req) {
         return Ok(see_other(
             &authorize::issue_code(&state.pool, settings, user_id, &req, now).await?,
         ));

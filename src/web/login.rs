@@ -15,6 +15,7 @@ use crate::domain::secret::random_b64;
 use crate::oauth::login::{self, ActiveSession, LoginError};
 use crate::oauth::params::Params;
 use crate::startup::AppState;
+use crate::store::models::Consent;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let show = warp::path!("login")
@@ -193,6 +194,26 @@ pub async fn current_session(
         Some(value) => {
             Ok(login::resolve(&state.pool, &state.settings, &value, crate::now()).await?)
         }
+        None => Ok(None),
+    }
+}
+
+/// The live session of this browser and what its user allowed `client_id`, in one read.
+pub async fn current_session_for_client(
+    state: &AppState,
+    b: &Browser,
+    client_id: &str,
+) -> Result<Option<(ActiveSession, Option<Consent>)>, ApiError> {
+    let name = cookies::name(&state.settings, cookies::SESSION);
+    match cookies::get(b.cookie.as_deref(), &name) {
+        Some(value) => Ok(login::resolve_for_client(
+            &state.pool,
+            &state.settings,
+            &value,
+            client_id,
+            crate::now(),
+        )
+        .await?),
         None => Ok(None),
     }
 }
