@@ -4,10 +4,10 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::exchange::{self, Exchange, Exchanged};
+use super::exchange::{self, Exchanged};
 use super::models::{AuthorizationCode, Token};
 use super::schema::authorization_codes;
-use super::{retry_on_deadlock, Pool, StoreResult};
+use super::{Pool, StoreResult};
 use crate::db_run;
 
 pub async fn insert(pool: &Pool, code: &AuthorizationCode) -> StoreResult<()> {
@@ -67,12 +67,5 @@ pub async fn redeem<const N: usize>(
     code_hash: &[u8],
     issued: [Token; N],
 ) -> StoreResult<Exchanged> {
-    retry_on_deadlock(|| async {
-        db_run!(pool, |conn| {
-            let exchange = Exchange::<exchange::Code, N>::new(code_hash, issued.clone());
-            let result = exchange.execute(conn).await;
-            Ok(Exchange::<exchange::Code, N>::outcome(result)?)
-        })
-    })
-    .await
+    exchange::run::<exchange::Code, N>(pool, code_hash, issued).await
 }

@@ -26,8 +26,11 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use diesel::QueryResult;
+use diesel_async::RunQueryDsl;
 
 use super::models::Token;
+use super::{retry_on_deadlock, Pool, StoreResult};
+use crate::db_run;
 
 /// The table a grant lives in.
 pub trait Grant: Send + Sync + 'static {
@@ -68,14 +71,32 @@ pub enum Exchanged {
 
 /// The statement. `rows` are stored as given except `parent_hash`, which is set to the grant
 /// on the last row and left NULL on the others.
-pub struct Exchange<G: Grant, const N: usize> {
+struct Exchange<G: Grant, const N: usize> {
     grant_hash: Vec<u8>,
     rows: [Token; N],
     grant: PhantomData<G>,
 }
 
+/// Exchanges the grant `grant_hash` for `rows` (the last one names the grant as parent). A
+/// deadlock victim is run again (see `retry_on_deadlock`); nothing is stored unless `Issued`.
+pub async fn run<G: Grant, const N: usize>(
+    pool: &Pool,
+    grant_hash: &[u8],
+    rows: [Token; N],
+) -> StoreResult<Exchanged> {
+    retry_on_deadlock(|| async {
+        db_run!(pool, |conn| {
+            let result = Exchange::<G, N>::new(grant_hash, rows.clone())
+                .execute(conn)
+                .await;
+            Ok(Exchange::<G, N>::outcome(result)?)
+        })
+    })
+    .await
+}
+
 impl<G: Grant, const N: usize> Exchange<G, N> {
-    pub fn new(grant_hash: &[u8], rows: [Token; N]) -> Self {
+    fn new(grant_hash: &[u8], rows: [Token; N]) -> Self {
         Exchange {
             grant_hash: grant_hash.to_vec(),
             rows,
@@ -84,7 +105,7 @@ impl<G: Grant, const N: usize> Exchange<G, N> {
     }
 
     /// Reads the statement's result: `Ok(affected rows)` or the database's error.
-    pub fn outcome(result: QueryResult<usize>) -> QueryResult<Exchanged> {
+    fn outcome(result: QueryResult<usize>) -> QueryResult<Exchanged> {
         use diesel::result::{DatabaseErrorKind, Error};
         match result {
             Ok(n) if n == N => Ok(Exchanged::Issued),

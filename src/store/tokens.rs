@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::exchange::{self, Exchange, Exchanged};
+use super::exchange::{self, Exchanged};
 use super::models::Token;
 use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
@@ -34,14 +34,7 @@ pub async fn find(pool: &Pool, token_hash: &[u8]) -> StoreResult<Option<Token>> 
 /// Rotates a refresh token: stores its successors, the last of which names it as parent, in one
 /// statement (see `exchange`). Nothing is stored unless the result is `Issued`.
 pub async fn rotate(pool: &Pool, old_hash: &[u8], issued: [Token; 2]) -> StoreResult<Exchanged> {
-    retry_on_deadlock(|| async {
-        db_run!(pool, |conn| {
-            let exchange = Exchange::<exchange::RefreshToken, 2>::new(old_hash, issued.clone());
-            let result = exchange.execute(conn).await;
-            Ok(Exchange::<exchange::RefreshToken, 2>::outcome(result)?)
-        })
-    })
-    .await
+    exchange::run::<exchange::RefreshToken, 2>(pool, old_hash, issued).await
 }
 
 /// What a refresh needs in one indexed read: the token, whether its user (if any) is disabled
