@@ -24,6 +24,8 @@ pub struct Settings {
     pub registration: RegistrationSettings,
     pub cors: CorsSettings,
     pub cache: CacheSettings,
+    pub branding: BrandingSettings,
+    pub scopes: ScopeSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -239,6 +241,72 @@ impl Default for CacheSettings {
     }
 }
 
+/// What the HTML pages show of the organisation running the server. Empty strings mean "not set".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrandingSettings {
+    /// The name in page titles and headings.
+    pub product_name: String,
+    /// The organisation behind it, shown under the heading when set.
+    pub organisation: String,
+    /// An http(s) URL of a logo image shown above the heading (also allowed by the CSP).
+    pub logo_url: String,
+    /// `#rrggbb`: primary buttons and links. White text sits on it, so keep it dark enough.
+    pub accent_color: String,
+    /// An e-mail address or URL that error pages tell people to contact.
+    pub support_contact: String,
+    /// The pages' language (`<html lang>`), a BCP 47 tag.
+    pub language: String,
+}
+
+impl Default for BrandingSettings {
+    fn default() -> Self {
+        Self {
+            product_name: "Portcullis".into(),
+            organisation: String::new(),
+            logo_url: String::new(),
+            accent_color: "#1f4fd1".into(),
+            support_contact: String::new(),
+            language: "en".into(),
+        }
+    }
+}
+
+/// How the consent and account pages describe scopes to people.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScopeSettings {
+    /// Scope name → the sentence shown for it. A scope with no entry is shown by its name.
+    pub descriptions: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for ScopeSettings {
+    fn default() -> Self {
+        let d = [
+            ("openid", "Confirm who you are"),
+            ("profile", "See your name and basic profile"),
+            ("email", "See your e-mail address"),
+            (
+                "offline_access",
+                "Keep access while you are not using the application",
+            ),
+        ];
+        Self {
+            descriptions: d
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+}
+
+impl ScopeSettings {
+    /// The sentence for `scope`, if the operator gave one.
+    pub fn describe(&self, scope: &str) -> Option<&str> {
+        self.descriptions.get(scope).map(String::as_str)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("configuration file {0} does not exist")]
@@ -255,7 +323,7 @@ impl Settings {
         let known = known_keys();
         let env = Env::prefixed(ENV_PREFIX)
             .split("__")
-            .filter(move |k| known.contains(&k.as_str().to_ascii_lowercase()));
+            .filter(move |k| is_known(&known, &k.as_str().to_ascii_lowercase()));
         Self::load_from(file, env)
     }
 
@@ -338,6 +406,36 @@ impl Settings {
                 ));
             }
         }
+        let b = &self.branding;
+        if !is_hex_colour(&b.accent_color) {
+            return invalid(format!(
+                "branding.accent_color {:?} must be a colour like #1f4fd1",
+                b.accent_color
+            ));
+        }
+        let logo_ok = b.logo_url.is_empty()
+            || url::Url::parse(&b.logo_url)
+                .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host());
+        if !logo_ok {
+            return invalid(format!(
+                "branding.logo_url {:?} must be an http(s) URL",
+                b.logo_url
+            ));
+        }
+        let lang_ok = !b.language.is_empty()
+            && b.language.len() <= 35
+            && b.language
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !lang_ok {
+            return invalid(format!(
+                "branding.language {:?} must be a language tag like en or pt-BR",
+                b.language
+            ));
+        }
+        if b.product_name.trim().is_empty() {
+            return invalid("branding.product_name must not be empty".into());
+        }
         if self.login.password_hash_iterations < 1000 {
             return invalid("login.password_hash_iterations must be at least 1000".into());
         }
@@ -359,7 +457,7 @@ impl Settings {
                 let key = k[ENV_PREFIX.len()..]
                     .to_ascii_lowercase()
                     .replace("__", ".");
-                !known.contains(&key)
+                !is_known(&known, &key)
             })
             .collect()
     }
@@ -372,34 +470,78 @@ impl Settings {
     }
 }
 
+/// `#rrggbb`, the only colour form accepted: it goes into the stylesheet as is.
+fn is_hex_colour(s: &str) -> bool {
+    s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Settings as TOML: one `[section]` per struct, and a `[section.key]` table for a map
+/// (`[scopes.descriptions]`). Strings are JSON-quoted, which TOML reads the same way.
 fn toml_string(s: &Settings) -> String {
     let value = serde_json::to_value(s).unwrap_or_default();
     let mut out = String::new();
     if let serde_json::Value::Object(sections) = value {
         for (section, body) in sections {
+            let serde_json::Value::Object(keys) = body else {
+                continue;
+            };
+            let mut tables = String::new();
             out.push_str(&format!("[{section}]\n"));
-            if let serde_json::Value::Object(keys) = body {
-                for (k, v) in keys {
-                    out.push_str(&format!("{k} = {v}\n"));
+            for (k, v) in keys {
+                match v {
+                    serde_json::Value::Object(entries) => {
+                        tables.push_str(&format!("[{section}.{k}]\n"));
+                        for (ek, ev) in entries {
+                            tables.push_str(&format!("{} = {ev}\n", toml_key(&ek)));
+                        }
+                        tables.push('\n');
+                    }
+                    v => out.push_str(&format!("{k} = {v}\n")),
                 }
             }
             out.push('\n');
+            out.push_str(&tables);
         }
     }
     out
 }
 
+/// A bare TOML key when it can be one, else a quoted one.
+fn toml_key(k: &str) -> String {
+    if !k.is_empty()
+        && k
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        serde_json::Value::String(k.to_string()).to_string()
+    }
+}
+
+/// Every `section.key` (and `section.map.entry` for the default entries of a map).
 fn known_keys() -> Vec<String> {
     let value = serde_json::to_value(Settings::default()).unwrap_or_default();
     let mut keys = Vec::new();
     if let serde_json::Value::Object(sections) = value {
         for (section, body) in sections {
             if let serde_json::Value::Object(fields) = body {
-                keys.extend(fields.keys().map(|k| format!("{section}.{k}")));
+                for (k, v) in fields {
+                    if let serde_json::Value::Object(entries) = v {
+                        keys.extend(entries.keys().map(|e| format!("{section}.{k}.{e}")));
+                    }
+                    keys.push(format!("{section}.{k}"));
+                }
             }
         }
     }
     keys
+}
+
+/// Whether `key` names a setting. Any entry of a map is one: an operator may describe a scope
+/// that has no default description.
+fn is_known(known: &[String], key: &str) -> bool {
+    known.iter().any(|k| k == key) || key.starts_with("scopes.descriptions.")
 }
 
 #[cfg(test)]
@@ -416,6 +558,37 @@ mod tests {
         let url = DatabaseUrl("mysql://app:s3cret@db:3306/auth".into());
         assert!(!format!("{url:?}").contains("s3cret"));
         assert!(url.redacted().contains("REDACTED"));
+    }
+
+    #[test]
+    fn branding_is_checked() {
+        let mut s = Settings::default();
+        s.branding.accent_color = "red; } body { display: none".into();
+        assert!(s.validate().is_err());
+        s.branding.accent_color = "#0a0B0c".into();
+        s.branding.logo_url = "javascript:alert(1)".into();
+        assert!(s.validate().is_err());
+        s.branding.logo_url = "https://cdn.example/logo.svg".into();
+        s.branding.language = "en\"><script>".into();
+        assert!(s.validate().is_err());
+        s.branding.language = "pt-BR".into();
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn config_show_writes_maps_as_tables_that_read_back() {
+        let mut s = Settings::default();
+        s.scopes
+            .descriptions
+            .insert("photos:read".into(), "See your \"photos\"".into());
+        let text = toml_string(&s);
+        assert!(text.contains("[scopes.descriptions]\n"), "{text}");
+        let back: Settings = Figment::from(Toml::string(&text)).extract().unwrap();
+        assert_eq!(
+            back.scopes.describe("photos:read"),
+            Some("See your \"photos\"")
+        );
+        assert_eq!(back.scopes.describe("openid"), Some("Confirm who you are"));
     }
 
     #[test]

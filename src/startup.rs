@@ -16,6 +16,9 @@ pub struct AppState {
     pub settings: Settings,
     pub pool: Pool,
     pub clients: ClientCache,
+    /// Branding and the stylesheet's path, for the HTML pages.
+    pub site: web::pages::Site,
+    pub assets: Arc<web::assets::Assets>,
 }
 
 pub struct Application {
@@ -58,6 +61,7 @@ impl Application {
                 }
             }
         }
+        let assets = web::assets::Assets::new(&settings);
         let addr = listener
             .local_addr()
             .map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
@@ -66,6 +70,8 @@ impl Application {
             addr,
             state: Arc::new(AppState {
                 clients: ClientCache::new(settings.cache.client_ttl_secs),
+                site: web::pages::Site::new(&settings, assets.stylesheet_path.clone()),
+                assets: Arc::new(assets),
                 settings,
                 pool,
             }),

@@ -167,3 +167,8 @@ async fn keep_alive(
 pub async fn end(pool: &Pool, cookie: &str) -> Result<(), StoreError> {
     sessions::delete(pool, Secret::from_presented(cookie).digest().as_bytes()).await
 }
+
+/// Ends a session that was found live (logout).
+pub async fn end_session(pool: &Pool, active: &ActiveSession) -> Result<(), StoreError> {
+    sessions::delete(pool, &active.session.id_hash).await
+}

@@ -9,6 +9,7 @@
 //! RFC 6749 §4.4   client credentials     → token::handle (client_credentials)
 //! ```
 
+pub mod account;
 pub mod accounts;
 pub mod authorize;
 pub mod client_auth;

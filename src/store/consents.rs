@@ -56,3 +56,52 @@ pub async fn save(pool: &Pool, consent: &Consent) -> StoreResult<()> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// Every client a user has allowed, with the client's name, newest first.
+pub async fn list_for_user(pool: &Pool, user_id: &str) -> StoreResult<Vec<(Consent, String)>> {
+    use super::schema::clients;
+    db_run!(pool, |conn| {
+        Ok(consents::table
+            .inner_join(clients::table)
+            .filter(consents::user_id.eq(user_id))
+            .order((consents::granted_at.desc(), consents::client_id.asc()))
+            .select((Consent::as_select(), clients::name))
+            .load(conn)
+            .await?)
+    })
+}
+
+/// Withdraws what a user allowed a client, in one transaction: the remembered consent goes,
+/// the user's outstanding codes for the client can no longer be redeemed (the exchange
+/// requires `consumed_at IS NULL`), and every live token of the client for the user is
+/// revoked. Returns whether there was a consent to withdraw.
+pub async fn withdraw(pool: &Pool, user_id: &str, client_id: &str, now: i64) -> StoreResult<bool> {
+    use super::schema::{authorization_codes as codes, tokens};
+    super::retry_on_deadlock(|| async {
+        crate::db_transaction!(pool, |conn| {
+            diesel::update(
+                codes::table
+                    .filter(codes::user_id.eq(user_id))
+                    .filter(codes::client_id.eq(client_id))
+                    .filter(codes::consumed_at.is_null()),
+            )
+            .set(codes::consumed_at.eq(now))
+            .execute(conn)
+            .await?;
+            diesel::update(
+                tokens::table
+                    .filter(tokens::user_id.eq(user_id))
+                    .filter(tokens::client_id.eq(client_id))
+                    .filter(tokens::revoked_at.is_null()),
+            )
+            .set(tokens::revoked_at.eq(now))
+            .execute(conn)
+            .await?;
+            let removed = diesel::delete(consents::table.find((user_id, client_id)))
+                .execute(conn)
+                .await?;
+            Ok(removed > 0)
+        })
+    })
+    .await
+}

@@ -2,9 +2,12 @@
 //!
 //! ```sql
 //! INSERT INTO tokens (token_hash, ..., parent_hash)
-//!     SELECT ?, ..., NULL FROM <grant table> g WHERE g.<key> = ? [AND g.revoked_at IS NULL]
+//!     SELECT ?, ..., NULL FROM <grant table> g WHERE g.<key> = ? <guard>
 //!     UNION ALL
-//!     SELECT ?, ..., ?    FROM <grant table> g WHERE g.<key> = ? [AND g.revoked_at IS NULL]
+//!     SELECT ?, ..., ?    FROM <grant table> g WHERE g.<key> = ? <guard>
+//!
+//! (guard: `AND g.revoked_at IS NULL` for a refresh token, `AND g.consumed_at IS NULL` for a
+//! code)
 //! ```
 //!
 //! The last row names the grant in `parent_hash`, whose unique index makes the exchange single
@@ -40,13 +43,15 @@ pub trait Grant: Send + Sync + 'static {
     const EXTRA: &'static str;
 }
 
-/// `authorization_codes`, by `code_hash`.
+/// `authorization_codes`, by `code_hash`, only while not withdrawn: revoking a grant from the
+/// account page marks the user's outstanding codes for that client consumed in the same
+/// transaction, and a redemption racing it must then store nothing.
 pub struct Code;
 
 impl Grant for Code {
     const TABLE: &'static str = "authorization_codes";
     const KEY: &'static str = "code_hash";
-    const EXTRA: &'static str = "";
+    const EXTRA: &'static str = " AND g.consumed_at IS NULL";
 }
 
 /// `tokens`, by `token_hash`, only while not revoked.

@@ -60,6 +60,9 @@ pub enum StoreError {
     Config(String),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// A row that does not parse into its domain type.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {

@@ -76,3 +76,17 @@ pub async fn delete(pool: &Pool, id_hash: &[u8]) -> StoreResult<()> {
         Ok(())
     })
 }
+
+/// A user's sessions that have not reached their absolute expiry, newest first. (Idle expiry
+/// is applied when a session is used; the account page shows last activity instead.)
+pub async fn list_for_user(pool: &Pool, user_id: &str, now: i64) -> StoreResult<Vec<Session>> {
+    db_run!(pool, |conn| {
+        Ok(sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::expires_at.gt(now))
+            .order(sessions::created_at.desc())
+            .select(Session::as_select())
+            .load(conn)
+            .await?)
+    })
+}

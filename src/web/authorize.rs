@@ -5,7 +5,8 @@
 //!      no session              → 303 /login?return_to=...
 //!      remembered consent      → 303 redirect_uri?code&state&iss
 //!      otherwise               → consent page (CSRF token bound to the session)
-//! POST /oauth2/authorize       → a consent decision (CSRF + Origin checked), or a request by POST
+//! POST /oauth2/authorize       → a consent decision (CSRF token + same-origin checked), or a
+//!                                 request by POST
 //! ```
 
 use std::sync::Arc;
@@ -16,9 +17,11 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
+use super::error::{problem_page, Problem};
 use super::login::current_session_for_client;
 use super::request::{browser, form_body, html, is_form, see_other, Browser};
-use super::{cookies, detached, pages, with_state, ApiError};
+use super::same_origin::form_from_this_site;
+use super::{detached_page, pages, with_state, ApiError};
 use crate::oauth::authorize::{self, AuthorizeError, REQUEST_PARAMS};
 use crate::oauth::params::Params;
 use crate::startup::AppState;
@@ -29,26 +32,29 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(browser())
         .and(with_state(state.clone()))
-        .then(|query: String, b, state| detached(handle(state, b, query, false)));
+        .then(|query: String, b, state: Arc<AppState>| {
+            detached_page(state.clone(), handle(state, b, query, false))
+        });
     let post = warp::path!("oauth2" / "authorize")
         .and(warp::post())
         .and(browser())
         .and(form_body())
         .and(with_state(state))
-        .then(|b, ct: Option<String>, body: Bytes, state| async move {
+        .then(|b, ct: Option<String>, body: Bytes, state: Arc<AppState>| async move {
             if !is_form(ct.as_deref()) {
-                return html(
+                return problem_page(
+                    &state.site,
                     StatusCode::BAD_REQUEST,
-                    pages::error("The request body must be a form."),
+                    Problem {
+                        title: "This request cannot be handled",
+                        message: "An authorization request sent by POST must be a form.",
+                        next_step: "Go back to the application and start again.",
+                        client_id: None,
+                    },
                 );
             }
-            detached(handle(
-                state,
-                b,
-                String::from_utf8_lossy(&body).into_owned(),
-                true,
-            ))
-            .await
+            let raw = String::from_utf8_lossy(&body).into_owned();
+            detached_page(state.clone(), handle(state, b, raw, true)).await
         });
     get.or(post).unify().boxed()
 }
@@ -75,7 +81,20 @@ async fn handle(
     let req = match authorize::validate(&state.pool, &state.clients, &raw).await {
         Ok(r) => r,
         Err(AuthorizeError::Page(msg)) => {
-            return Ok(html(StatusCode::BAD_REQUEST, pages::error(&msg)))
+            // The client or its redirect URI cannot be trusted: the user is told, not redirected.
+            let client_id = Params::parse(&raw)
+                .ok()
+                .and_then(|p| p.get("client_id").map(str::to_string));
+            return Ok(problem_page(
+                &state.site,
+                StatusCode::BAD_REQUEST,
+                Problem {
+                    title: "This sign-in link does not work",
+                    message: &msg,
+                    next_step: "Go back to the application and try again. If it keeps happening, tell the application's developers.",
+                    client_id: client_id.as_deref(),
+                },
+            ));
         }
         Err(AuthorizeError::Redirect(e)) => return Ok(see_other(&e.url(issuer))),
         Err(AuthorizeError::Store(e)) => return Err(e.into()),
@@ -96,10 +115,16 @@ async fn handle(
 
     if let Some(decision) = decision {
         let csrf_ok = csrf.as_deref().is_some_and(|t| session.csrf_matches(t));
-        if !csrf_ok || !cookies::origin_allowed(settings, b.origin.as_deref()) {
-            return Ok(html(
+        if !csrf_ok || !form_from_this_site(settings, &b) {
+            return Ok(problem_page(
+                &state.site,
                 StatusCode::FORBIDDEN,
-                pages::error("The consent form did not come from this site."),
+                Problem {
+                    title: "Nothing was allowed",
+                    message: "The answer to the consent question did not come from this site, so it was ignored.",
+                    next_step: "Go back to the application and sign in again.",
+                    client_id: Some(&req.client.client_id),
+                },
             ));
         }
         if decision != "allow" {
@@ -119,17 +144,26 @@ async fn handle(
     let metadata: serde_json::Value =
         serde_json::from_str(&req.client.metadata).unwrap_or_default();
     let csrf = session.csrf_token();
-    let view = pages::ConsentView {
+    let redirect_host = url::Url::parse(&req.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| req.redirect_uri.clone());
+    let hidden: Vec<(&str, &str)> = req
+        .params
+        .iter()
+        .filter(|(k, _)| REQUEST_PARAMS.contains(k))
+        .collect();
+    let return_to = format!("/oauth2/authorize?{}", req.params.to_query());
+    let page = pages::ConsentPage {
+        site: &state.site,
         username: &session.user.username,
         client_name: &req.client.name,
+        redirect_host: &redirect_host,
         client_uri: metadata.get("client_uri").and_then(|v| v.as_str()),
-        scope: &req.scope,
-        hidden: req
-            .params
-            .iter()
-            .filter(|(k, _)| REQUEST_PARAMS.contains(k))
-            .collect(),
+        scopes: pages::describe_scopes(&req.scope, &settings.scopes),
+        hidden,
         csrf: &csrf,
+        return_to: &return_to,
     };
-    Ok(html(StatusCode::OK, pages::consent(&view)))
+    Ok(html(StatusCode::OK, pages::render(&page)))
 }

@@ -41,16 +41,6 @@ pub fn get(header: Option<&str>, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A state-changing form must come from our own pages: a present Origin header must be ours
-/// (a browser always sends one on cross-site POSTs; `null` is never ours).
-pub fn origin_allowed(settings: &Settings, origin: Option<&str>) -> bool {
-    let Some(origin) = origin else { return true };
-    match url::Url::parse(settings.issuer()) {
-        Ok(issuer) => issuer.origin().ascii_serialization() == origin,
-        Err(_) => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,14 +64,5 @@ mod tests {
         assert!(c.ends_with("; Secure"));
         let plain = set(&Settings::default(), SESSION, "v", 10);
         assert!(plain.starts_with("portcullis_session=") && !plain.contains("Secure"));
-    }
-
-    #[test]
-    fn origin_check() {
-        let s = Settings::default();
-        assert!(origin_allowed(&s, None));
-        assert!(origin_allowed(&s, Some("http://127.0.0.1:8080")));
-        assert!(!origin_allowed(&s, Some("http://evil.example")));
-        assert!(!origin_allowed(&s, Some("null")));
     }
 }

@@ -5,6 +5,8 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use super::pages::{self, ErrorPage, Site};
+use super::request::html;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,94 @@ impl Reply for ApiError {
         }
         r
     }
+}
+
+/// What an error page tells a person.
+#[derive(Debug, Clone, Copy)]
+pub struct Problem<'a> {
+    pub title: &'a str,
+    /// What went wrong, in one sentence.
+    pub message: &'a str,
+    /// What to do next.
+    pub next_step: &'a str,
+    /// The application involved, for the person to quote.
+    pub client_id: Option<&'a str>,
+}
+
+/// An error page with a fresh reference; the log line carries the same reference, so support
+/// can find what happened from what the person quotes.
+pub fn problem_page(site: &Site, status: StatusCode, p: Problem<'_>) -> Response {
+    let error_id = pages::new_error_id();
+    tracing::info!(
+        error_id,
+        status = status.as_u16(),
+        client_id = p.client_id,
+        reason = p.message,
+        "error page shown"
+    );
+    render_problem(site, status, p, &error_id)
+}
+
+fn render_problem(site: &Site, status: StatusCode, p: Problem<'_>, error_id: &str) -> Response {
+    let mut r = html(
+        status,
+        pages::render(&ErrorPage {
+            site,
+            title: p.title,
+            message: p.message,
+            next_step: p.next_step,
+            error_id,
+            client_id: p.client_id,
+        }),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut().insert(
+            warp::http::header::RETRY_AFTER,
+            warp::http::HeaderValue::from_static("5"),
+        );
+    }
+    r
+}
+
+/// A handler's failure on a page people see: an error page, its cause logged with its reference.
+pub fn page_for(site: &Site, e: ApiError) -> Response {
+    let error_id = pages::new_error_id();
+    let problem = match &e {
+        ApiError::Unavailable(cause) => {
+            tracing::warn!(error_id, %cause, "database unavailable");
+            Problem {
+                title: "Temporarily unavailable",
+                message: "The service cannot reach its database at the moment.",
+                next_step: "Wait a few seconds, then reload this page.",
+                client_id: None,
+            }
+        }
+        ApiError::Internal(cause) => {
+            tracing::error!(error_id, %cause, "internal error");
+            Problem {
+                title: "Something went wrong",
+                message: "The server ran into an unexpected problem with your request.",
+                next_step: "Reload this page or go back and try again.",
+                client_id: None,
+            }
+        }
+        ApiError::BadRequest(m) => {
+            tracing::info!(error_id, reason = %m, "error page shown");
+            Problem {
+                title: "This request cannot be handled",
+                message: m,
+                next_step: "Go back to the application and start again.",
+                client_id: None,
+            }
+        }
+        ApiError::NotFound => Problem {
+            title: "Page not found",
+            message: "There is no page at this address.",
+            next_step: "Check the address, or go back to the application.",
+            client_id: None,
+        },
+    };
+    render_problem(site, e.status(), problem, &error_id)
 }
 
 /// `{"error": code, "error_description": text}` with a status: the shape of every JSON error.

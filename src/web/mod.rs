@@ -1,6 +1,8 @@
 //! warp only: routes, the error mapping, and the wrapper that keeps database work from being
 //! cancelled by a client that goes away.
 
+pub mod account;
+pub mod assets;
 pub mod authorize;
 pub mod cookies;
 pub mod cors;
@@ -12,6 +14,7 @@ pub mod metadata;
 pub mod pages;
 pub mod register;
 pub mod request;
+pub mod same_origin;
 pub mod token;
 
 use std::future::Future;
@@ -28,8 +31,13 @@ use crate::startup::AppState;
 
 /// All routes, with security headers and the single `recover`.
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    let csp = state.assets.csp.clone();
     let routes = health::routes(state.clone())
+        .or(assets::routes(state.assets.clone()))
+        .unify()
         .or(login::routes(state.clone()))
+        .unify()
+        .or(account::routes(state.clone()))
         .unify()
         .or(authorize::routes(state.clone()))
         .unify()
@@ -46,7 +54,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     routes
         .recover(error::recover)
         .unify()
-        .map(with_security_headers)
+        .map(move |r| with_security_headers(r, &csp))
         .boxed()
 }
 
@@ -65,6 +73,22 @@ where
     }
 }
 
+/// `detached` for the pages people see: a failure becomes an error page with a reference that
+/// is also in the log, not a JSON body.
+pub async fn detached_page<F>(state: Arc<AppState>, fut: F) -> Response
+where
+    F: Future<Output = Result<Response, ApiError>> + Send + 'static,
+{
+    match tokio::spawn(fut).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) => error::page_for(&state.site, e),
+        Err(join) => error::page_for(
+            &state.site,
+            ApiError::Internal(format!("handler task failed: {join}")),
+        ),
+    }
+}
+
 /// The state, for handlers.
 pub fn with_state(
     state: Arc<AppState>,
@@ -74,14 +98,20 @@ pub fn with_state(
 
 /// Headers every response carries. The HTML pages are the ones that need them (CSP, framing,
 /// referrer: DESIGN.md), but they cost nothing on JSON and protect an error page as well.
-fn with_security_headers(mut r: Response) -> Response {
-    const HEADERS: [(&str, &str); 4] = [
-        ("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"),
+///
+/// `Referrer-Policy: same-origin`, not `no-referrer`: both send no `Referer` to another origin
+/// (a client's redirect URI learns nothing of the page the user came from), but under
+/// `no-referrer` browsers send `Origin: null` on a same-origin form post (Fetch, "append a
+/// request Origin header"), so our own forms could not be told from a forged one by Origin.
+fn with_security_headers(mut r: Response, csp: &HeaderValue) -> Response {
+    const HEADERS: [(&str, &str); 3] = [
         ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
+        ("referrer-policy", "same-origin"),
         ("x-content-type-options", "nosniff"),
     ];
     let h = r.headers_mut();
+    h.entry(warp::http::header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| csp.clone());
     for (name, value) in HEADERS {
         h.entry(HeaderName::from_static(name))
             .or_insert(HeaderValue::from_static(value));

@@ -1,125 +1,187 @@
-//! The HTML pages people see: login, consent, account and error. Everything that comes from a
-//! request or a client's registration is escaped: it is untrusted text, never markup.
+//! The HTML pages people see: login, consent, account, signed-out and error. Templates live in
+//! `templates/` and are compiled by askama, which escapes every value: whatever comes from a
+//! request or a client's registration is untrusted text, never markup.
+
+use askama::Template;
 
 use crate::domain::scope::Scope;
+use crate::settings::{ScopeSettings, Settings};
 
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
+/// What every page shows of the site: branding from settings and the stylesheet's path.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub product_name: String,
+    pub organisation: String,
+    pub logo_url: String,
+    pub language: String,
+    /// `/assets/portcullis.<hash>.css`
+    pub stylesheet: String,
+    pub support: Option<Support>,
+}
+
+/// Where error pages send people: the text shown and, for an e-mail address or a URL, a link.
+#[derive(Debug, Clone)]
+pub struct Support {
+    pub text: String,
+    pub href: Option<String>,
+}
+
+impl Site {
+    pub fn new(settings: &Settings, stylesheet: String) -> Self {
+        let b = &settings.branding;
+        let contact = b.support_contact.trim();
+        let support = (!contact.is_empty()).then(|| Support {
+            text: contact.to_string(),
+            href: if contact.starts_with("https://") || contact.starts_with("http://") {
+                Some(contact.to_string())
+            } else if contact.contains('@') && !contact.contains(char::is_whitespace) {
+                Some(format!("mailto:{contact}"))
+            } else {
+                None
+            },
+        });
+        Site {
+            product_name: b.product_name.clone(),
+            organisation: b.organisation.clone(),
+            logo_url: b.logo_url.clone(),
+            language: b.language.clone(),
+            stylesheet,
+            support,
         }
     }
-    out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#222}\
-form{display:grid;gap:.75rem}input{padding:.5rem;font-size:1rem}button{padding:.6rem;font-size:1rem;cursor:pointer}\
-.error{color:#a00}.muted{color:#666;font-size:.9rem}ul{padding-left:1.2rem}";
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Portcullis</title><style>{STYLE}</style></head><body>{body}</body></html>",
-        escape(title)
-    )
+/// A scope as people read it: the operator's sentence for it, or only its name.
+#[derive(Debug, Clone)]
+pub struct ScopeLine {
+    pub name: String,
+    pub description: Option<String>,
 }
 
-fn hidden(name: &str, value: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-        escape(name),
-        escape(value)
-    )
+pub fn describe_scopes(scope: &Scope, descriptions: &ScopeSettings) -> Vec<ScopeLine> {
+    scope
+        .iter()
+        .map(|name| ScopeLine {
+            name: name.to_string(),
+            description: descriptions.describe(name).map(str::to_string),
+        })
+        .collect()
 }
 
-pub fn login(error: Option<&str>, return_to: &str, csrf: &str) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    page(
-        "Sign in",
-        &format!(
-            "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/login\">\
-             <label>Username <input name=\"username\" autocomplete=\"username\" required autofocus></label>\
-             <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-             {}{}<button type=\"submit\">Sign in</button></form>",
-            hidden("return_to", return_to),
-            hidden("csrf_token", csrf),
-        ),
-    )
-}
-
-pub struct ConsentView<'a> {
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub site: &'a Site,
+    /// The application the user is signing in to, when they came from /oauth2/authorize.
+    pub app_name: Option<&'a str>,
+    pub error: Option<&'a str>,
+    /// Kept after a failed attempt so only the password needs typing again.
     pub username: &'a str,
-    pub client_name: &'a str,
-    pub client_uri: Option<&'a str>,
-    pub scope: &'a Scope,
-    pub hidden: Vec<(&'a str, &'a str)>,
+    pub return_to: &'a str,
     pub csrf: &'a str,
 }
 
-pub fn consent(v: &ConsentView<'_>) -> String {
-    let scopes = if v.scope.is_empty() {
-        "<p>It asks for no specific permissions.</p>".to_string()
-    } else {
-        let items: String = v
-            .scope
-            .iter()
-            .map(|s| format!("<li><code>{}</code></li>", escape(s)))
-            .collect();
-        format!("<p>It asks for:</p><ul>{items}</ul>")
-    };
-    let client_uri = v
-        .client_uri
-        .map(|u| {
-            format!(
-                "<p class=\"muted\">Its website, as it describes itself: {}</p>",
-                escape(u)
-            )
-        })
-        .unwrap_or_default();
-    let fields: String = v.hidden.iter().map(|(k, val)| hidden(k, val)).collect();
-    page(
-        "Allow access?",
-        &format!(
-            "<h1>Allow access?</h1><p>Signed in as <strong>{}</strong>.</p>\
-             <p>The application <strong>{}</strong> wants to access your account.</p>{client_uri}{scopes}\
-             <form method=\"post\" action=\"/oauth2/authorize\">{fields}{}\
-             <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
-             <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-            escape(v.username),
-            escape(v.client_name),
-            hidden("csrf_token", v.csrf),
-        ),
-    )
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub site: &'a Site,
+    pub username: &'a str,
+    pub client_name: &'a str,
+    /// The host the user is sent back to, whatever they decide.
+    pub redirect_host: &'a str,
+    pub client_uri: Option<&'a str>,
+    pub scopes: Vec<ScopeLine>,
+    /// The authorization request's parameters, carried back by the form.
+    pub hidden: Vec<(&'a str, &'a str)>,
+    pub csrf: &'a str,
+    /// Where "not you?" comes back to after signing out: this same request.
+    pub return_to: &'a str,
 }
 
-pub fn account(username: &str, csrf: &str) -> String {
-    page(
-        "Signed in",
-        &format!(
-            "<h1>Signed in</h1><p>You are signed in as <strong>{}</strong>.</p>\
-             <form method=\"post\" action=\"/logout\">{}<button type=\"submit\">Sign out</button></form>",
-            escape(username),
-            hidden("csrf_token", csrf),
-        ),
-    )
+/// An application the user allowed, as the account page lists it.
+#[derive(Debug, Clone)]
+pub struct GrantLine {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<ScopeLine>,
+    pub granted_at: String,
 }
 
-pub fn error(message: &str) -> String {
-    page(
-        "Error",
-        &format!(
-            "<h1>Something is wrong with this request</h1><p class=\"error\">{}</p>",
-            escape(message)
-        ),
+#[derive(Debug, Clone)]
+pub struct SessionLine {
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub site: &'a Site,
+    pub username: &'a str,
+    pub notice: Option<&'a str>,
+    pub grants: Vec<GrantLine>,
+    pub sessions: Vec<SessionLine>,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage<'a> {
+    pub site: &'a Site,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub site: &'a Site,
+    pub title: &'a str,
+    /// What went wrong, in one sentence.
+    pub message: &'a str,
+    /// What to do about it.
+    pub next_step: &'a str,
+    /// A reference that also appears in the server log next to the cause.
+    pub error_id: &'a str,
+    pub client_id: Option<&'a str>,
+}
+
+/// Renders a page. Askama fails only if a value's `Display` fails, which ours never do; if it
+/// ever happened, the person still gets a page and the log says why.
+pub fn render(page: &impl Template) -> String {
+    page.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "page failed to render");
+        "<!doctype html><title>Error</title><p>Something went wrong on our side. Please try again."
+            .to_string()
+    })
+}
+
+/// A short reference for an error page, to be quoted to support and found in the log.
+pub fn new_error_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let mut rng = rand::rng();
+    (0..10)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Unix seconds as `2026-12-04 14:45 UTC` (civil-from-days, proleptic Gregorian).
+pub fn format_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
     )
 }
 
@@ -127,11 +189,53 @@ pub fn error(message: &str) -> String {
 mod tests {
     use super::*;
 
+    fn site() -> Site {
+        Site::new(&Settings::default(), "/assets/x.css".into())
+    }
+
     #[test]
-    fn escapes_markup() {
+    fn templates_escape_untrusted_text() {
+        let site = site();
+        let html = render(&ErrorPage {
+            site: &site,
+            title: "Bad",
+            message: "<script>alert(\"x\")</script>",
+            next_step: "a & b",
+            error_id: "ID",
+            client_id: Some("'><img src=x>"),
+        });
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("'><img"), "{html}");
+        assert!(html.contains("&#60;script&#62;") && html.contains("a &#38; b"), "{html}");
+    }
+
+    #[test]
+    fn support_contact_becomes_a_link() {
+        let mut s = Settings::default();
+        s.branding.support_contact = "help@example.org".into();
+        let site = Site::new(&s, String::new());
         assert_eq!(
-            escape("<script>\"x\"&'"),
-            "&lt;script&gt;&quot;x&quot;&amp;&#x27;"
+            site.support.and_then(|s| s.href).as_deref(),
+            Some("mailto:help@example.org")
         );
+        s.branding.support_contact = "the front desk".into();
+        assert!(Site::new(&s, String::new())
+            .support
+            .is_some_and(|s| s.href.is_none()));
+    }
+
+    #[test]
+    fn formats_unix_time_as_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(format_time(1_796_395_500), "2026-12-04 14:45 UTC");
+    }
+
+    #[test]
+    fn error_ids_are_distinct_and_readable() {
+        let a = new_error_id();
+        assert_eq!(a.len(), 10);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, new_error_id());
     }
 }

@@ -18,17 +18,21 @@ pub const MAX_FORM_BYTES: u64 = 64 * 1024;
 pub struct Browser {
     pub cookie: Option<String>,
     pub origin: Option<String>,
+    /// Fetch Metadata: `same-origin`, `same-site`, `cross-site` or `none` (see `same_origin`).
+    pub sec_fetch_site: Option<String>,
     pub ip: Option<IpAddr>,
 }
 
 pub fn browser() -> impl Filter<Extract = (Browser,), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("cookie")
         .and(warp::header::optional::<String>("origin"))
+        .and(warp::header::optional::<String>("sec-fetch-site"))
         .and(warp::addr::remote())
         .map(
-            |cookie, origin, addr: Option<std::net::SocketAddr>| Browser {
+            |cookie, origin, sec_fetch_site, addr: Option<std::net::SocketAddr>| Browser {
                 cookie,
                 origin,
+                sec_fetch_site,
                 ip: addr.map(|a| a.ip()),
             },
         )

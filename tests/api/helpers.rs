@@ -576,9 +576,15 @@ pub fn encode_pairs(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
-/// `<input type="hidden" name="N" value="V">` fields of a page, unescaped.
+/// `<input type="hidden" name="N" value="V">` fields of the page's first form, unescaped.
 pub fn hidden_fields(page: &str) -> Vec<(String, String)> {
-    page.split("<input type=\"hidden\" ")
+    let first_form = page
+        .split("<form")
+        .nth(1)
+        .and_then(|f| f.split("</form>").next())
+        .unwrap_or(page);
+    first_form
+        .split("<input type=\"hidden\" ")
         .skip(1)
         .filter_map(|rest| {
             let name = rest.split("name=\"").nth(1)?.split('"').next()?;
@@ -597,10 +603,15 @@ pub fn hidden_field(page: &str, name: &str) -> Option<String> {
 
 fn unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
         .replace("&#x27;", "'")
+        .replace("&#39;", "'")
         .replace("&lt;", "<")
+        .replace("&#60;", "<")
         .replace("&gt;", ">")
+        .replace("&#62;", ">")
         .replace("&amp;", "&")
+        .replace("&#38;", "&")
 }
 
 /// Asserts an RFC 6749 §5.2 error response: status, JSON `error`, no caching.

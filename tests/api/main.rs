@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod authorize;
+mod browser;
 mod cli;
 mod concurrency;
 mod discovery;
@@ -15,6 +16,7 @@ mod helpers;
 mod interop;
 mod introspection;
 mod migrations;
+mod pages;
 mod registration;
 mod resilience;
 mod sessions;

@@ -72,7 +72,7 @@ fn shipped_default_toml_matches_compiled_defaults() {
         } else if let Some((key, _)) = line.split_once(" = ") {
             let env = format!(
                 "PORTCULLIS__{}__{}",
-                section.to_uppercase(),
+                section.to_uppercase().replace('.', "__"),
                 key.to_uppercase()
             );
             assert!(
