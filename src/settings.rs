@@ -509,8 +509,7 @@ fn toml_string(s: &Settings) -> String {
 /// A bare TOML key when it can be one, else a quoted one.
 fn toml_key(k: &str) -> String {
     if !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         k.to_string()

@@ -112,7 +112,8 @@ async fn revoke(
             StatusCode::FORBIDDEN,
             Problem {
                 title: "Nothing was changed",
-                message: "The request to revoke access did not come from this site, so it was ignored.",
+                message:
+                    "The request to revoke access did not come from this site, so it was ignored.",
                 next_step: "Use the Revoke access button on your account page.",
                 client_id: None,
             },

@@ -132,7 +132,10 @@ mod tests {
         s.branding.logo_url = "https://cdn.example:8443/brand/logo.svg".into();
         let csp = Assets::new(&s).csp;
         let csp = csp.to_str().unwrap();
-        assert!(csp.contains("img-src 'self' https://cdn.example:8443;"), "{csp}");
+        assert!(
+            csp.contains("img-src 'self' https://cdn.example:8443;"),
+            "{csp}"
+        );
         assert!(!csp.contains("unsafe-inline"));
     }
 }

@@ -40,22 +40,24 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(browser())
         .and(form_body())
         .and(with_state(state))
-        .then(|b, ct: Option<String>, body: Bytes, state: Arc<AppState>| async move {
-            if !is_form(ct.as_deref()) {
-                return problem_page(
-                    &state.site,
-                    StatusCode::BAD_REQUEST,
-                    Problem {
-                        title: "This request cannot be handled",
-                        message: "An authorization request sent by POST must be a form.",
-                        next_step: "Go back to the application and start again.",
-                        client_id: None,
-                    },
-                );
-            }
-            let raw = String::from_utf8_lossy(&body).into_owned();
-            detached_page(state.clone(), handle(state, b, raw, true)).await
-        });
+        .then(
+            |b, ct: Option<String>, body: Bytes, state: Arc<AppState>| async move {
+                if !is_form(ct.as_deref()) {
+                    return problem_page(
+                        &state.site,
+                        StatusCode::BAD_REQUEST,
+                        Problem {
+                            title: "This request cannot be handled",
+                            message: "An authorization request sent by POST must be a form.",
+                            next_step: "Go back to the application and start again.",
+                            client_id: None,
+                        },
+                    );
+                }
+                let raw = String::from_utf8_lossy(&body).into_owned();
+                detached_page(state.clone(), handle(state, b, raw, true)).await
+            },
+        );
     get.or(post).unify().boxed()
 }
 

@@ -167,7 +167,11 @@ async fn submit(
     let username = params.get("username").unwrap_or_default();
     if !form_from_this_site(settings, &b) {
         // Someone else's page posted this form: nothing from it is kept.
-        tracing::info!(origin = b.origin, sec_fetch_site = b.sec_fetch_site, "cross-site login post refused");
+        tracing::info!(
+            origin = b.origin,
+            sec_fetch_site = b.sec_fetch_site,
+            "cross-site login post refused"
+        );
         let form = LoginForm {
             error: Some("That sign-in attempt came from another site, so it was ignored. Sign in here if you meant to."),
             ..LoginForm::default()

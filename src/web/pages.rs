@@ -206,7 +206,10 @@ mod tests {
         });
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("'><img"), "{html}");
-        assert!(html.contains("&#60;script&#62;") && html.contains("a &#38; b"), "{html}");
+        assert!(
+            html.contains("&#60;script&#62;") && html.contains("a &#38; b"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ async fn unknown_path_is_a_json_404_with_security_headers() {
     let r = app.get("/no-such-thing").await;
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-frame-options"], "DENY");
-    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["referrer-policy"], "same-origin");
     assert!(r.headers()["content-security-policy"]
         .to_str()
         .unwrap()

@@ -6,6 +6,7 @@
 
 mod authorize;
 mod browser;
+mod browser_headers;
 mod cli;
 mod concurrency;
 mod discovery;

@@ -197,14 +197,23 @@ async fn tour(options: Options) {
     let b = Browser::start(options).await;
 
     // An error page: one sentence, what to do, a reference and the client_id to quote.
-    b.goto(&s.app.url("/oauth2/authorize?response_type=code&client_id=no-such-app"))
-        .await;
+    b.goto(
+        &s.app
+            .url("/oauth2/authorize?response_type=code&client_id=no-such-app"),
+    )
+    .await;
     assert_eq!(b.h1().await, "This sign-in link does not work");
     let text = b.text().await;
-    assert!(text.contains("The application that sent you here is not registered."), "{text}");
+    assert!(
+        text.contains("The application that sent you here is not registered."),
+        "{text}"
+    );
     assert!(text.contains("Go back to the application"), "{text}");
     assert!(text.contains("help@portcullis.example"), "{text}");
-    assert!(text.contains("reference") && text.contains("no-such-app"), "{text}");
+    assert!(
+        text.contains("reference") && text.contains("no-such-app"),
+        "{text}"
+    );
     b.check("error").await;
 
     // The login page names the application.
@@ -212,7 +221,11 @@ async fn tour(options: Options) {
     assert_eq!(b.url().await.path(), "/login");
     assert_eq!(b.h1().await, "Sign in");
     assert!(b.text().await.contains("to continue to Photo Album"));
-    assert_eq!(b.focused().await, "username", "the username field has the focus");
+    assert_eq!(
+        b.focused().await,
+        "username",
+        "the username field has the focus"
+    );
     b.check("login").await;
 
     // Wrong password: its own message, the username kept, the focus on the password.
@@ -224,7 +237,10 @@ async fn tour(options: Options) {
     b.check("login-failed").await;
 
     // An expired form (its CSRF cookie is gone): said so, the username kept.
-    b.client.delete_cookie("portcullis_login_csrf").await.unwrap();
+    b.client
+        .delete_cookie("portcullis_login_csrf")
+        .await
+        .unwrap();
     b.sign_in("alice", PASSWORD).await;
     assert!(
         b.text().await.contains("This sign-in form expired"),
@@ -249,7 +265,10 @@ async fn tour(options: Options) {
     b.tab_to("Allow").await;
     b.enter_and_wait().await;
     let back = b.url().await;
-    assert_eq!(back.as_str().split('?').next().unwrap(), s.client.redirect_uri);
+    assert_eq!(
+        back.as_str().split('?').next().unwrap(),
+        s.client.redirect_uri
+    );
     let q = query_of(back.as_str());
     assert_eq!(q["state"], "st-42");
     assert_eq!(q["iss"], s.app.base); // RFC 9207 §2
@@ -264,7 +283,10 @@ async fn tour(options: Options) {
     assert_eq!(b.h1().await, "Your account");
     let text = b.text().await;
     assert!(text.contains("Signed in as alice"), "{text}");
-    assert!(text.contains("Photo Album") && text.contains("This browser"), "{text}");
+    assert!(
+        text.contains("Photo Album") && text.contains("This browser"),
+        "{text}"
+    );
     b.check("account").await;
 
     // Sign out, from the keyboard.
@@ -377,7 +399,10 @@ async fn account_page_revokes_an_applications_access() {
     b.enter_and_wait().await;
     let text = b.text().await;
     assert!(text.contains("Access revoked"), "{text}");
-    assert!(text.contains("You have not allowed any application"), "{text}");
+    assert!(
+        text.contains("You have not allowed any application"),
+        "{text}"
+    );
     b.check("account-revoked").await;
 
     // The tokens it held are dead (RFC 7662 §2.2: inactive is just {"active": false}).
@@ -391,7 +416,10 @@ async fn account_page_revokes_an_applications_access() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"active": false}));
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"active": false})
+    );
     let r = s
         .app
         .refresh(&s.client, tokens["refresh_token"].as_str().unwrap(), &[])
@@ -416,13 +444,21 @@ async fn forms_posted_from_other_sites_are_refused() {
     let forged = s.site.forged_post(
         "login-x",
         &s.app.url("/login"),
-        &[("username", "alice"), ("password", PASSWORD), ("csrf_token", "x")],
+        &[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", "x"),
+        ],
         "localhost",
     );
     b.goto(&forged).await;
     b.client.find(Locator::Css("h1")).await.unwrap();
     assert_eq!(b.url().await.host_str(), Some("127.0.0.1"));
-    assert!(b.text().await.contains("came from another site"), "{}", b.text().await);
+    assert!(
+        b.text().await.contains("came from another site"),
+        "{}",
+        b.text().await
+    );
     b.screenshot("login-cross-site").await;
 
     // ... and from a sibling origin that knows the form's token and gets its cookie.
@@ -431,7 +467,11 @@ async fn forms_posted_from_other_sites_are_refused() {
     let forged = s.site.forged_post(
         "login-same-site",
         &s.app.url("/login"),
-        &[("username", "alice"), ("password", PASSWORD), ("csrf_token", &token)],
+        &[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ],
         "127.0.0.1",
     );
     b.goto(&forged).await;
@@ -446,7 +486,9 @@ async fn forms_posted_from_other_sites_are_refused() {
     let mut fields: Vec<(String, String)> = Vec::new();
     for input in b
         .client
-        .find_all(Locator::Css("form[action='/oauth2/authorize'] input[type=hidden]"))
+        .find_all(Locator::Css(
+            "form[action='/oauth2/authorize'] input[type=hidden]",
+        ))
         .await
         .unwrap()
     {
@@ -460,7 +502,10 @@ async fn forms_posted_from_other_sites_are_refused() {
         .map(|(_, v)| v.clone())
         .unwrap();
     fields.push(("decision".into(), "allow".into()));
-    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let forged = s.site.forged_post(
         "consent",
         &s.app.url("/oauth2/authorize"),
@@ -470,7 +515,11 @@ async fn forms_posted_from_other_sites_are_refused() {
     b.goto(&forged).await;
     b.client.find(Locator::Css("h1")).await.unwrap();
     assert_eq!(b.url().await.host_str(), Some("127.0.0.1"));
-    assert_eq!(b.url().await.port(), Some(s.app.addr.port()), "not sent to the application");
+    assert_eq!(
+        b.url().await.port(),
+        Some(s.app.addr.port()),
+        "not sent to the application"
+    );
     assert_eq!(b.h1().await, "Nothing was allowed");
     b.check("consent-cross-site").await;
 

@@ -394,7 +394,7 @@ async fn a_registered_client_completes_the_code_flow() {
         .await
         .unwrap();
     // The consent page shows the client's own words as text, never markup.
-    assert!(page.contains("Photos &lt;b&gt;Pro&lt;/b&gt;"), "{page}");
+    assert!(page.contains("Photos &#60;b&#62;Pro&#60;/b&#62;"), "{page}");
     assert!(page.contains("https://photos.example"));
     let r = app.submit_consent(&browser, &page, "allow", None).await;
     let code = query_of(&location(&r))["code"].clone();
