@@ -118,6 +118,13 @@ impl NewClientSpec {
     }
 }
 
+/// Whether `id` could be a stored client_id: printable ASCII that fits the column (64). Input
+/// that fails this names no client, and is never sent to the database, where MariaDB would
+/// refuse to compare non-ASCII text with the ASCII column.
+pub fn could_be_client_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// RFC 6749 §3.1.2 (absolute, no fragment), RFC 8252 §7 (loopback http, private-use schemes
 /// for native apps), RFC 9700 §2.1 (https otherwise).
 pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), ClientRuleError> {
@@ -174,6 +181,14 @@ pub fn is_loopback(u: &url::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_printable_ascii_of_column_length_can_name_a_client() {
+        assert!(could_be_client_id("taFA7693WQjr4JdfcEa0Yw"));
+        for bad in ["", "é", "a b", &"x".repeat(65), "a\u{0}"] {
+            assert!(!could_be_client_id(bad), "{bad:?}");
+        }
+    }
 
     fn spec(uris: &[&str], public: bool) -> NewClientSpec {
         NewClientSpec {

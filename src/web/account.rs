@@ -19,6 +19,7 @@ use super::login::current_session;
 use super::request::{browser, form_body, html, is_form, see_other, Browser};
 use super::same_origin::form_from_this_site;
 use super::{detached_page, pages, with_state, ApiError};
+use crate::domain::clients::could_be_client_id;
 use crate::oauth::account;
 use crate::oauth::params::Params;
 use crate::startup::AppState;
@@ -119,7 +120,7 @@ async fn revoke(
             },
         ));
     }
-    let Some(client_id) = params.get("client_id") else {
+    let Some(client_id) = params.get("client_id").filter(|id| could_be_client_id(id)) else {
         return Err(ApiError::BadRequest(
             "The request did not say which application to revoke.".into(),
         ));

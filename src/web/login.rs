@@ -20,6 +20,7 @@ use super::error::{problem_page, Problem};
 use super::request::{browser, form_body, html, is_form, see_other, with_cookie, Browser};
 use super::same_origin::form_from_this_site;
 use super::{cookies, detached_page, pages, with_state, ApiError};
+use crate::domain::clients::could_be_client_id;
 use crate::domain::password::Password;
 use crate::domain::secret::random_b64;
 use crate::oauth::login::{self, ActiveSession, LoginError};
@@ -115,12 +116,15 @@ async fn login_form(
     ))
 }
 
-/// The `client_id` of an authorization request that `return_to` leads back to.
+/// The `client_id` of an authorization request that `return_to` leads back to, if it could
+/// name a client at all (anything else is never looked up: MariaDB refuses to compare
+/// non-ASCII text with the ASCII column).
 fn client_id_in(return_to: &str) -> Option<String> {
     let query = return_to.strip_prefix("/oauth2/authorize?")?;
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "client_id")
         .map(|(_, v)| v.into_owned())
+        .filter(|id| could_be_client_id(id))
 }
 
 /// `return_to` may only be a path on this server: no scheme, no `//host`, no backslash tricks.
@@ -364,6 +368,7 @@ mod tests {
             Some("c+1".into())
         );
         assert_eq!(client_id_in("/?client_id=x"), None);
+        assert_eq!(client_id_in("/oauth2/authorize?client_id=%C3%A9"), None);
     }
 
     #[test]

@@ -37,6 +37,8 @@ impl Viewport {
 pub struct Options {
     pub viewport: Viewport,
     pub javascript: bool,
+    /// `prefers-color-scheme: dark`.
+    pub dark: bool,
 }
 
 impl Options {
@@ -44,6 +46,7 @@ impl Options {
         Options {
             viewport: Viewport::Desktop,
             javascript: true,
+            dark: false,
         }
     }
 
@@ -51,7 +54,12 @@ impl Options {
         Options {
             viewport: Viewport::Mobile,
             javascript: true,
+            dark: false,
         }
+    }
+
+    pub fn dark(self) -> Self {
+        Options { dark: true, ..self }
     }
 
     pub fn without_javascript(self) -> Self {
@@ -120,6 +128,9 @@ impl Browser {
                     "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36"
                 });
             }
+        }
+        if options.dark {
+            args.push("--force-dark-mode".into());
         }
         if !options.javascript {
             chrome["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
@@ -247,7 +258,11 @@ impl Browser {
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         let js = if self.options.javascript { "" } else { "-nojs" };
-        let file = dir.join(format!("{name}-{}{js}.png", self.options.viewport.name()));
+        let dark = if self.options.dark { "-dark" } else { "" };
+        let file = dir.join(format!(
+            "{name}-{}{dark}{js}.png",
+            self.options.viewport.name()
+        ));
         std::fs::write(&file, png).expect("write screenshot");
     }
 

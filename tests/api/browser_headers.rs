@@ -337,3 +337,36 @@ async fn the_account_page_lists_sessions_and_shows_only_fixed_notices() {
     assert_eq!(page.matches("This browser").count(), 1);
     assert!(!page.contains("pwned"));
 }
+
+#[tokio::test]
+async fn client_ids_that_name_no_client_get_no_500_on_either_backend() {
+    // MariaDB refuses to compare non-ASCII text with the ASCII client_id column; such input
+    // must never reach it.
+    let app = spawn_app().await;
+    app.add_user("fay").await;
+    let return_to = urlencode("/oauth2/authorize?client_id=é&response_type=code");
+    let r = app.get(&format!("/login?return_to={return_to}")).await;
+    assert_eq!(r.status(), 200);
+
+    let b = app.browser();
+    app.login(&b, "fay", PASSWORD, "/").await;
+    let page = b
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    for id in ["é", &"x".repeat(300)] {
+        let r = b
+            .post(app.url("/account/grants/revoke"))
+            .form(&[("client_id", id), ("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{id}");
+        assert!(r.text().await.unwrap().contains("which application"));
+    }
+}

@@ -181,8 +181,22 @@ impl Browser {
         self.enter_and_wait().await;
     }
 
+    /// A screenshot, the touch-target size of every control, and axe-core.
     async fn check(&self, page: &str) {
         self.screenshot(page).await;
+        for control in self
+            .client
+            .find_all(Locator::Css("button, input:not([type=hidden]), a.button"))
+            .await
+            .unwrap()
+        {
+            let (_, _, width, height) = control.rectangle().await.unwrap();
+            let label = control.text().await.unwrap_or_default();
+            assert!(
+                width >= 44.0 && height >= 44.0,
+                "{page}: {label:?} is {width}x{height}, under the 44px touch target"
+            );
+        }
         if self.options.javascript {
             self.assert_accessible(page).await;
         }
@@ -308,6 +322,12 @@ async fn every_page_at_desktop_size() {
 #[tokio::test]
 async fn every_page_at_phone_size() {
     tour(Options::mobile()).await;
+}
+
+#[tokio::test]
+async fn every_page_in_dark_mode() {
+    // prefers-color-scheme: dark; axe checks the dark palette's contrast too.
+    tour(Options::mobile().dark()).await;
 }
 
 /// The flow needs no JavaScript: sign in, allow, back at the application.
