@@ -52,6 +52,9 @@ pub enum TokenError {
     OAuth(#[from] OAuthError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A grant machine answered in a way its driver did not expect: a bug, logged and a 500.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Shorthand for the token endpoint's errors.

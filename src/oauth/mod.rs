@@ -4,9 +4,9 @@
 //! ```text
 //! RFC 6749 §4.1.1 authorization request  → authorize::validate (+ login, consent)
 //! RFC 6749 §4.1.2 authorization response → authorize::issue_code / authorize::deny
-//! RFC 6749 §4.1.3 access token request   → token::handle (authorization_code)
-//! RFC 6749 §6     refreshing             → token::handle (refresh_token, rotating)
-//! RFC 6749 §4.4   client credentials     → token::handle (client_credentials)
+//! RFC 6749 §4.1.3 access token request   → grants::authorization_code (oxide-auth AccessToken)
+//! RFC 6749 §6     refreshing             → grants::refresh (Refresh machine, rotating)
+//! RFC 6749 §4.4   client credentials     → grants::client_credentials (ClientCredentials)
 //! ```
 
 pub mod account;
@@ -15,10 +15,10 @@ pub mod authorize;
 pub mod client_auth;
 pub mod client_cache;
 pub mod error;
+pub mod grants;
 pub mod introspect;
 pub mod login;
 pub mod params;
 pub mod registration;
-pub mod token;
 
 pub use error::{ErrorCode, OAuthError};

@@ -14,7 +14,7 @@ use super::request::{form_body, form_params};
 use super::{cors, detached, with_state, ApiError};
 use crate::oauth::error::{OAuthError, TokenError};
 use crate::oauth::params::Params;
-use crate::oauth::{token, ErrorCode};
+use crate::oauth::{grants, ErrorCode};
 use crate::startup::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
@@ -23,7 +23,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         state,
         Some(cors::Policy::Configured),
         |state, params, auth| async move {
-            let issued = token::handle(
+            let issued = grants::handle(
                 &state.pool,
                 &state.clients,
                 &state.settings,
@@ -75,6 +75,7 @@ where
                             Ok(r) => Ok(no_store(r)),
                             Err(TokenError::OAuth(e)) => Ok(oauth_error(&e)),
                             Err(TokenError::Store(e)) => Err(ApiError::from(e)),
+                            Err(TokenError::Internal(cause)) => Err(ApiError::Internal(cause)),
                         }
                     })
                     .await;

@@ -17,6 +17,7 @@ mod helpers;
 mod interop;
 mod introspection;
 mod migrations;
+mod oxide_auth_pins;
 mod pages;
 mod registration;
 mod resilience;

@@ -1,0 +1,147 @@
+//! `grant_type=client_credentials` (RFC 6749 §4.4), driven through oxide-auth's
+//! `ClientCredentials` machine.
+//!
+//! Portcullis decides before the machine: public clients are `unauthorized_client`, and the
+//! scope rule (`Scope::requested`) gives `invalid_scope` — the machine would answer
+//! `invalid_request` for a malformed scope and `Ignore` for a refused one (OXIDE-AUTH.md). The
+//! machine then walks authentication, binding and negotiation with those answers; its
+//! `Pending::issue` (a 10-minute grant with a refresh token) is never used: Portcullis issues
+//! one access token and no refresh token (§4.4.3).
+
+use std::borrow::Cow;
+
+use oxide_auth::code_grant::client_credentials::{ClientCredentials, Input, Output, Request};
+use oxide_auth::primitives::grant::Extensions;
+use oxide_auth::primitives::registrar::{BoundClient, PreGrant};
+
+use super::machine;
+use super::{new_token, ttl, TokenResponse};
+use crate::domain::scope::Scope;
+use crate::domain::secret::random_id;
+use crate::oauth::error::{oauth, TokenError};
+use crate::oauth::params::Params;
+use crate::oauth::ErrorCode::*;
+use crate::settings::Settings;
+use crate::store::models::{Client, KIND_ACCESS};
+use crate::store::{tokens, Pool};
+
+const MACHINE: &str = "client credentials";
+
+/// The request as the machine sees it: the client `client_auth` authenticated (with no
+/// secret: the machine never checks one) and the scope Portcullis already granted.
+struct CredentialsRequest<'a> {
+    client_id: &'a str,
+    scope: String,
+}
+
+impl Request for CredentialsRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        Some((Cow::Borrowed(self.client_id), Cow::Borrowed(&[])))
+    }
+
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.scope))
+    }
+
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed("client_credentials"))
+    }
+
+    fn extension(&self, _key: &str) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+pub async fn issue(
+    pool: &Pool,
+    settings: &Settings,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, TokenError> {
+    if client.is_public() {
+        return oauth(
+            UnauthorizedClient,
+            "public clients cannot use client_credentials",
+        );
+    }
+    let allowed = Scope::parse(&client.scope).unwrap_or_default();
+    let Some(scope) = Scope::requested(params.get("scope"), &allowed) else {
+        return oauth(
+            InvalidScope,
+            "the requested scope is not allowed for this client",
+        );
+    };
+    let request = CredentialsRequest {
+        client_id: &client.client_id,
+        scope: scope.to_string(),
+    };
+    // The machine binds the client to a redirect URI it never uses; a machine client may have
+    // none registered, so the issuer stands in.
+    let bound_uri = client
+        .redirect_uri_list()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| settings.issuer().to_string());
+    let scope = drive(&request, &bound_uri, &scope)?;
+
+    let (access, row) = new_token(
+        KIND_ACCESS,
+        client,
+        None,
+        &scope.to_string(),
+        &random_id(),
+        now,
+        settings,
+    );
+    match tokens::insert(pool, &row).await {
+        // The client was removed after its row was cached (another node, or the CLI).
+        Err(e) if e.is_foreign_key_violation() => {
+            return oauth(InvalidClient, "unknown client or bad credentials")
+        }
+        other => other?,
+    }
+    Ok(TokenResponse {
+        access_token: access,
+        expires_in: ttl(client, KIND_ACCESS, settings),
+        scope: scope.to_string(),
+        refresh_token: None,
+    })
+}
+
+/// Runs the machine to its end; returns the scope of the pre-grant it accepted.
+fn drive(
+    request: &CredentialsRequest<'_>,
+    bound_uri: &str,
+    scope: &Scope,
+) -> Result<Scope, TokenError> {
+    let mut engine = ClientCredentials::new(request);
+    let mut input = Input::None;
+    loop {
+        input = match engine.advance(input) {
+            Output::Authenticate { .. } => Input::Authenticated,
+            Output::Binding { client_id } => Input::Bound {
+                bound_client: BoundClient {
+                    client_id: Cow::Owned(client_id.to_string()),
+                    redirect_uri: Cow::Owned(machine::registered_url(bound_uri)?),
+                },
+            },
+            Output::Extend => Input::Extended {
+                extensions: Extensions::new(),
+            },
+            Output::Negotiate { bound_client, .. } => Input::Negotiated {
+                pre_grant: PreGrant {
+                    client_id: bound_client.client_id.to_string(),
+                    redirect_uri: bound_client.redirect_uri.as_ref().clone(),
+                    scope: machine::to_machine_scope(scope)?,
+                },
+            },
+            Output::Ok { pre_grant, .. } => return machine::from_machine_scope(&pre_grant.scope),
+            Output::Err(mut e) => return Err(machine::verdict(e.description(), MACHINE)),
+        };
+    }
+}

@@ -1,0 +1,136 @@
+//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6), one module each, and the one place
+//! that picks between them. Every failure is an RFC 6749 §5.2 error code.
+//!
+//! Each grant runs oxide-auth's `code_grant` state machine for it (`../shared/OXIDE-AUTH.md`),
+//! driven here: Portcullis answers every step from its own store and rules (client
+//! authentication, the one read of the grant, PKCE, the single-statement exchange), and the
+//! machine re-checks what it knows (client, redirect URI, expiry, scope narrowing).
+//!
+//! ```text
+//! grant_type=authorization_code → authorization_code::exchange   AccessToken machine
+//! grant_type=refresh_token      → refresh::rotate                 Refresh machine
+//! grant_type=client_credentials → client_credentials::issue       ClientCredentials machine
+//! ```
+
+pub mod authorization_code;
+pub mod client_credentials;
+mod machine;
+pub mod refresh;
+
+use serde_json::json;
+
+use super::client_auth;
+use super::client_cache::ClientCache;
+use super::error::{oauth, TokenError};
+use super::params::Params;
+use super::ErrorCode::*;
+use crate::domain::clients::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+};
+use crate::domain::secret::{prefix, Secret};
+use crate::settings::Settings;
+use crate::store::models::{Client, Token, KIND_ACCESS};
+use crate::store::Pool;
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug)]
+pub struct TokenResponse {
+    pub access_token: Secret,
+    pub expires_in: i64,
+    pub scope: String,
+    pub refresh_token: Option<Secret>,
+}
+
+impl TokenResponse {
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut body = json!({
+            "access_token": self.access_token.expose(),
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+        });
+        if let Some(r) = &self.refresh_token {
+            body["refresh_token"] = json!(r.expose());
+        }
+        body
+    }
+}
+
+pub async fn handle(
+    pool: &Pool,
+    cache: &ClientCache,
+    settings: &Settings,
+    params: &Params,
+    authorization: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse, TokenError> {
+    let Some(grant_type) = params.get("grant_type") else {
+        return oauth(InvalidRequest, "grant_type is required");
+    };
+    let client = client_auth::authenticate(pool, cache, params, authorization).await?;
+    let allowed = |g: &str| client.grant_type_list().contains(&g);
+    match grant_type {
+        GRANT_AUTHORIZATION_CODE | GRANT_REFRESH_TOKEN | GRANT_CLIENT_CREDENTIALS
+            if !allowed(grant_type) =>
+        {
+            oauth(
+                UnauthorizedClient,
+                format!("this client may not use the {grant_type} grant"),
+            )
+        }
+        GRANT_AUTHORIZATION_CODE => {
+            authorization_code::exchange(pool, settings, &client, params, now).await
+        }
+        GRANT_REFRESH_TOKEN => refresh::rotate(pool, settings, &client, params, now).await,
+        GRANT_CLIENT_CREDENTIALS => {
+            client_credentials::issue(pool, settings, &client, params, now).await
+        }
+        other => oauth(
+            UnsupportedGrantType,
+            format!("grant type {other:?} is not supported"),
+        ),
+    }
+}
+
+pub(crate) fn ttl(client: &Client, kind: &str, settings: &Settings) -> i64 {
+    if kind == KIND_ACCESS {
+        client
+            .access_token_ttl
+            .unwrap_or(settings.tokens.access_token_ttl_secs)
+    } else {
+        client
+            .refresh_token_ttl
+            .unwrap_or(settings.tokens.refresh_token_ttl_secs)
+    }
+}
+
+/// A new token and its row; the secret is shown once, the row stores its digest.
+pub(crate) fn new_token(
+    kind: &str,
+    client: &Client,
+    user_id: Option<&str>,
+    scope: &str,
+    family_id: &str,
+    now: i64,
+    settings: &Settings,
+) -> (Secret, Token) {
+    let secret = Secret::generate(if kind == KIND_ACCESS {
+        prefix::ACCESS_TOKEN
+    } else {
+        prefix::REFRESH_TOKEN
+    });
+    let row = Token {
+        token_hash: secret.digest().as_bytes().to_vec(),
+        kind: kind.to_string(),
+        client_id: client.client_id.clone(),
+        user_id: user_id.map(str::to_string),
+        scope: scope.to_string(),
+        family_id: family_id.to_string(),
+        created_at: now,
+        expires_at: now + ttl(client, kind, settings),
+        consumed_at: None,
+        revoked_at: None,
+        parent_hash: None,
+    };
+    (secret, row)
+}

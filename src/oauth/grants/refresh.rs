@@ -1,0 +1,201 @@
+//! `grant_type=refresh_token` (RFC 6749 §6), rotating (RFC 9700 §4.14.2), driven through
+//! oxide-auth's `Refresh` machine.
+//!
+//! Portcullis decides from the one read of the token: unknown, another client's, revoked,
+//! already used (which revokes the family), expired, its user disabled — all `invalid_grant`.
+//! The machine then checks the token's client against the caller and decides the scope: it
+//! may only narrow (`invalid_scope` otherwise). The rotation is the single-statement exchange.
+
+use std::borrow::Cow;
+
+use oxide_auth::code_grant::refresh::{Input, Output, Refresh, Request};
+use oxide_auth::primitives::grant::{Extensions, Grant};
+use oxide_auth::primitives::issuer::{RefreshedToken, TokenType};
+
+use super::machine::{self, GrantParts};
+use super::{new_token, ttl, TokenResponse};
+use crate::domain::scope::Scope;
+use crate::domain::secret::Secret;
+use crate::oauth::error::{oauth, TokenError};
+use crate::oauth::params::Params;
+use crate::oauth::ErrorCode::*;
+use crate::settings::Settings;
+use crate::store::exchange::Exchanged;
+use crate::store::models::{Client, KIND_ACCESS, KIND_REFRESH};
+use crate::store::{tokens, Pool};
+
+const MACHINE: &str = "refresh";
+
+/// The request as the machine sees it. The caller is always named (even a public client):
+/// that makes the machine compare the token's client with it.
+struct RefreshRequest<'a> {
+    token: &'a str,
+    scope: Option<&'a str>,
+    client_id: &'a str,
+}
+
+impl Request for RefreshRequest<'_> {
+    fn valid(&self) -> bool {
+        true
+    }
+
+    fn refresh_token(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(self.token))
+    }
+
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        self.scope.map(Cow::Borrowed)
+    }
+
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed("refresh_token"))
+    }
+
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        Some((Cow::Borrowed(self.client_id), Cow::Borrowed(&[])))
+    }
+
+    fn extension(&self, _key: &str) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+pub async fn rotate(
+    pool: &Pool,
+    settings: &Settings,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, TokenError> {
+    let Some(presented) = params.get("refresh_token") else {
+        return oauth(InvalidRequest, "refresh_token is required");
+    };
+    let digest = Secret::from_presented(presented).digest();
+    // The token and its user's state in one read.
+    let (row, user_disabled, used) = match tokens::find_for_refresh(pool, digest.as_bytes()).await?
+    {
+        Some((t, disabled, used)) if t.kind == KIND_REFRESH && t.client_id == client.client_id => {
+            (t, disabled, used)
+        }
+        _ => return oauth(InvalidGrant, "unknown refresh token"),
+    };
+    if row.revoked_at.is_some() {
+        return oauth(InvalidGrant, "the refresh token was revoked");
+    }
+    if used {
+        let n = tokens::revoke_family(pool, &row.family_id, now).await?;
+        tracing::warn!(client_id = %client.client_id, revoked = n, "rotated refresh token reused; family revoked");
+        return oauth(InvalidGrant, "the refresh token was already used");
+    }
+    if row.expires_at <= now {
+        return oauth(InvalidGrant, "the refresh token has expired");
+    }
+    // A user-bound token whose user is gone (None from the join) or disabled is dead.
+    if row.user_id.is_some() && user_disabled != Some(false) {
+        return oauth(InvalidGrant, "the resource owner is no longer active");
+    }
+    let granted = Scope::parse(&row.scope).ok_or_else(|| {
+        TokenError::Internal(format!(
+            "stored scope of a refresh token for {} is invalid",
+            client.client_id
+        ))
+    })?;
+    // The machine's grant needs a redirect URI; a refresh token has none, and the machine
+    // only carries it along.
+    let stored = machine::grant(GrantParts {
+        owner_id: row.user_id.as_deref().unwrap_or(&row.client_id),
+        client_id: &row.client_id,
+        redirect_uri: "urn:ietf:params:oauth:grant-type:refresh_token",
+        scope: &granted,
+        until: row.expires_at,
+        extensions: Extensions::new(),
+    })?;
+    let request = RefreshRequest {
+        token: presented,
+        scope: params.get("scope"),
+        client_id: &client.client_id,
+    };
+    let mut engine = Refresh::new(&request);
+    let narrowed = drive_to_refresh(&mut engine, &request, stored)?;
+    // §6: the access token gets the (possibly narrowed) scope; the new refresh token keeps the
+    // original one.
+    let access_scope = machine::from_machine_scope(&narrowed.scope)?.to_string();
+
+    let user = row.user_id.as_deref();
+    let (access, access_row) = new_token(
+        KIND_ACCESS,
+        client,
+        user,
+        &access_scope,
+        &row.family_id,
+        now,
+        settings,
+    );
+    let (next, next_row) = new_token(
+        KIND_REFRESH,
+        client,
+        user,
+        &row.scope,
+        &row.family_id,
+        now,
+        settings,
+    );
+    let expires_at = access_row.expires_at;
+    match tokens::rotate(pool, digest.as_bytes(), [access_row, next_row]).await? {
+        Exchanged::Issued => {}
+        Exchanged::AlreadyUsed => return oauth(InvalidGrant, "the refresh token was already used"),
+        Exchanged::Refused => return oauth(InvalidGrant, "the refresh token was revoked"),
+    }
+    let refreshed = RefreshedToken {
+        token: access.expose().to_string(),
+        refresh: Some(next.expose().to_string()),
+        until: machine::time(expires_at),
+        token_type: TokenType::Bearer,
+    };
+    match engine.advance(Input::Refreshed(refreshed)) {
+        Output::Ok(_) => {}
+        _ => {
+            return Err(TokenError::Internal(
+                "the refresh machine refused issued tokens".into(),
+            ))
+        }
+    }
+    Ok(TokenResponse {
+        access_token: access,
+        expires_in: ttl(client, KIND_ACCESS, settings),
+        scope: access_scope,
+        refresh_token: Some(next),
+    })
+}
+
+/// Runs the machine up to its `Refresh` step; returns the grant it would refresh, with the
+/// scope it decided.
+fn drive_to_refresh(
+    engine: &mut Refresh,
+    request: &RefreshRequest<'_>,
+    stored: Grant,
+) -> Result<Grant, TokenError> {
+    let mut stored = Some(Box::new(stored));
+    let scope = request.scope.map(Cow::Borrowed);
+    let mut input = Input::None;
+    loop {
+        input = match engine.advance(input) {
+            // `client_auth` authenticated the caller; the machine asks once for the named one,
+            // and once more (co-authentication) only if it was not named, which it always is.
+            Output::Unauthenticated { .. } => Input::Authenticated {
+                scope: scope.clone(),
+            },
+            Output::RecoverRefresh { .. } => Input::Recovered {
+                scope: scope.clone(),
+                grant: stored.take(),
+            },
+            Output::Refresh { grant, .. } => return Ok(*grant),
+            Output::Ok(_) => {
+                return Err(TokenError::Internal(
+                    "the refresh machine finished before refreshing".into(),
+                ))
+            }
+            Output::Err(mut e) => return Err(machine::verdict(e.description(), MACHINE)),
+        };
+    }
+}

@@ -1,0 +1,302 @@
+//! Pins on oxide-auth =0.6.1: the behaviours of its `code_grant` machines that Portcullis relies
+//! on, and the ones it routes around (../shared/OXIDE-AUTH.md). An upgrade that changes any of
+//! them fails here, by name, before it changes what the token endpoint answers.
+
+use std::borrow::Cow;
+
+use chrono::{Duration, Utc};
+use oxide_auth::code_grant::accesstoken::{
+    self, AccessToken, Authorization as CodeAuthorization, Output as CodeOutput,
+};
+use oxide_auth::code_grant::client_credentials::{self, ClientCredentials};
+use oxide_auth::code_grant::error::AccessTokenErrorType as Kind;
+use oxide_auth::code_grant::extensions::Pkce;
+use oxide_auth::code_grant::refresh::{self, Refresh};
+use oxide_auth::primitives::grant::{Extensions, Grant};
+
+fn grant(client: &str, redirect: &str, scope: &str, until_secs: i64) -> Grant {
+    Grant {
+        owner_id: "alice".into(),
+        client_id: client.into(),
+        scope: scope.parse().unwrap(),
+        redirect_uri: redirect.parse().unwrap(),
+        until: Utc::now() + Duration::seconds(until_secs),
+        extensions: Extensions::new(),
+    }
+}
+
+// ---- authorization code ----------------------------------------------------------------------
+
+struct CodeReq {
+    redirect_uri: Option<&'static str>,
+}
+
+impl accesstoken::Request for CodeReq {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some("the-code".into())
+    }
+    fn authorization(&self) -> CodeAuthorization<'_> {
+        CodeAuthorization::Username("client-a".into())
+    }
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        self.redirect_uri.map(Cow::Borrowed)
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        Some("authorization_code".into())
+    }
+    fn extension(&self, _: &str) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+/// Drives the code machine with `stored` as the recovered grant; the error kind, or None when
+/// it reached the Issue step.
+fn run_code(req: &CodeReq, stored: Grant) -> Option<Kind> {
+    let mut m = AccessToken::new(req);
+    let mut stored = Some(Box::new(stored));
+    let mut input = accesstoken::Input::None;
+    loop {
+        input = match m.advance(input) {
+            CodeOutput::Authenticate { passdata, .. } => {
+                // Relied on: a client named without a secret is asked about with no passdata.
+                assert!(passdata.is_none());
+                accesstoken::Input::Authenticated
+            }
+            CodeOutput::Recover { .. } => accesstoken::Input::Recovered(stored.take()),
+            CodeOutput::Extend { .. } => accesstoken::Input::Extended {
+                access_extensions: Extensions::new(),
+            },
+            CodeOutput::Issue { .. } => return None,
+            CodeOutput::Ok(_) => unreachable!(),
+            CodeOutput::Err(mut e) => return Some(e.description().unwrap().kind()),
+        };
+    }
+}
+
+#[test]
+fn code_machine_rechecks_client_redirect_and_expiry() {
+    let ok = CodeReq {
+        redirect_uri: Some("https://app.example/cb"),
+    };
+    assert_eq!(
+        run_code(&ok, grant("client-a", "https://app.example/cb", "read", 60)),
+        None
+    );
+    // Another client's code, another redirect URI, an expired code: invalid_grant.
+    for stored in [
+        grant("client-b", "https://app.example/cb", "read", 60),
+        grant("client-a", "https://app.example/other", "read", 60),
+        grant("client-a", "https://app.example/cb", "read", -1),
+    ] {
+        assert_eq!(run_code(&ok, stored), Some(Kind::InvalidGrant));
+    }
+}
+
+#[test]
+fn code_machine_routed_around_redirect_uri_rules() {
+    // It compares parsed URLs, so an explicit default port equals none: Portcullis compares the
+    // strings itself first (RFC 6749 §4.1.3 "identical").
+    let port = CodeReq {
+        redirect_uri: Some("https://app.example:443/cb"),
+    };
+    assert_eq!(
+        run_code(
+            &port,
+            grant("client-a", "https://app.example/cb", "read", 60)
+        ),
+        None
+    );
+    // It demands redirect_uri even when the authorization request had none: Portcullis hands
+    // it the code's own URI in that case.
+    let missing = CodeReq { redirect_uri: None };
+    assert_eq!(
+        run_code(
+            &missing,
+            grant("client-a", "https://app.example/cb", "read", 60)
+        ),
+        Some(Kind::InvalidRequest)
+    );
+}
+
+// ---- PKCE --------------------------------------------------------------------------------------
+
+#[test]
+fn pkce_extension_behaviours() {
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"; // RFC 7636 Appendix B
+    let optional = Pkce::optional();
+    let stored = optional
+        .challenge(Some("S256".into()), Some(challenge.into()))
+        .unwrap();
+    assert!(optional
+        .verify(stored.clone(), Some(verifier.into()))
+        .is_ok());
+    assert!(optional
+        .verify(stored.clone(), Some("wrong".into()))
+        .is_err());
+    assert!(optional.verify(stored, None).is_err());
+    // Routed around: no method means `plain` (RFC 7636 §4.3), refused unless allowed; Portcullis
+    // accepts S256 only and says so itself.
+    assert!(optional.challenge(None, Some(challenge.into())).is_err());
+    // Routed around: a verifier for a code that had no challenge passes `optional`; Portcullis
+    // refuses it (RFC 9700 §4.8.2).
+    assert!(optional.verify(None, Some(verifier.into())).is_ok());
+    // Relied on: `required` refuses a code without a challenge.
+    assert!(Pkce::required()
+        .verify(None, Some(verifier.into()))
+        .is_err());
+    assert!(Pkce::required().challenge(None, None).is_err());
+}
+
+// ---- refresh -----------------------------------------------------------------------------------
+
+struct RefreshReq {
+    client: &'static str,
+}
+
+impl refresh::Request for RefreshReq {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn refresh_token(&self) -> Option<Cow<'_, str>> {
+        Some("the-token".into())
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        Some("refresh_token".into())
+    }
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        Some((self.client.into(), Cow::Borrowed(&[])))
+    }
+    fn extension(&self, _: &str) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+/// The scope the refresh machine decides, or its error kind.
+fn run_refresh(
+    client: &'static str,
+    scope: Option<&'static str>,
+    stored: Grant,
+) -> Result<String, Kind> {
+    let req = RefreshReq { client };
+    let mut m = Refresh::new(&req);
+    let mut stored = Some(Box::new(stored));
+    let mut input = refresh::Input::None;
+    loop {
+        input = match m.advance(input) {
+            refresh::Output::Unauthenticated { .. } => refresh::Input::Authenticated {
+                scope: scope.map(Cow::Borrowed),
+            },
+            refresh::Output::RecoverRefresh { .. } => refresh::Input::Recovered {
+                scope: scope.map(Cow::Borrowed),
+                grant: stored.take(),
+            },
+            refresh::Output::Refresh { grant, .. } => {
+                let mut tokens: Vec<String> = grant.scope.iter().map(str::to_string).collect();
+                tokens.sort();
+                return Ok(tokens.join(" "));
+            }
+            refresh::Output::Ok(_) => unreachable!(),
+            refresh::Output::Err(mut e) => return Err(e.description().unwrap().kind()),
+        };
+    }
+}
+
+#[test]
+fn refresh_machine_decides_scope_and_checks_the_client() {
+    let stored = || grant("client-a", "urn:x", "read write", 60);
+    assert_eq!(
+        run_refresh("client-a", None, stored()).unwrap(),
+        "read write"
+    );
+    // Relied on: the scope may only narrow (RFC 6749 §6).
+    assert_eq!(
+        run_refresh("client-a", Some("read"), stored()).unwrap(),
+        "read"
+    );
+    assert_eq!(
+        run_refresh("client-a", Some("read admin"), stored()),
+        Err(Kind::InvalidScope)
+    );
+    assert_eq!(
+        run_refresh("client-a", Some("a\"b"), stored()),
+        Err(Kind::InvalidScope)
+    );
+    // Relied on: another client's token, and an expired one, are invalid_grant.
+    assert_eq!(
+        run_refresh("client-b", None, stored()),
+        Err(Kind::InvalidGrant)
+    );
+    assert_eq!(
+        run_refresh("client-a", None, grant("client-a", "urn:x", "read", -1)),
+        Err(Kind::InvalidGrant)
+    );
+}
+
+// ---- client credentials ------------------------------------------------------------------------
+
+struct CredentialsReq {
+    scope: &'static str,
+}
+
+impl client_credentials::Request for CredentialsReq {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn authorization(&self) -> Option<(Cow<'_, str>, Cow<'_, [u8]>)> {
+        Some(("client-a".into(), Cow::Borrowed(&[])))
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        Some(self.scope.into())
+    }
+    fn grant_type(&self) -> Option<Cow<'_, str>> {
+        Some("client_credentials".into())
+    }
+    fn extension(&self, _: &str) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+#[test]
+fn client_credentials_machine_says_invalid_request_for_a_malformed_scope() {
+    // Routed around: RFC 6749 §5.2 wants invalid_scope, so Portcullis checks the scope first.
+    let req = CredentialsReq { scope: "a\"b" };
+    let mut m = ClientCredentials::new(&req);
+    match m.advance(client_credentials::Input::None) {
+        client_credentials::Output::Err(mut e) => {
+            assert_eq!(e.description().unwrap().kind(), Kind::InvalidRequest)
+        }
+        _ => panic!("a malformed scope is refused at once"),
+    }
+    // A good one starts with authentication.
+    let req = CredentialsReq { scope: "read" };
+    let mut m = ClientCredentials::new(&req);
+    assert!(matches!(
+        m.advance(client_credentials::Input::None),
+        client_credentials::Output::Authenticate { .. }
+    ));
+}
+
+// ---- the handler futures stay Send -----------------------------------------------------------
+
+#[tokio::test]
+async fn token_handler_futures_are_send() {
+    // web::detached runs them with tokio::spawn: no machine Input may live across an await.
+    fn assert_send<T: Send>(_: &T) {}
+    let db = crate::helpers::TestDb::sqlite();
+    let settings = db.settings();
+    let pool = portcullis::store::Pool::build(&settings.database).unwrap();
+    let cache = portcullis::oauth::client_cache::ClientCache::new(0);
+    let params = portcullis::oauth::params::Params::default();
+    let fut = portcullis::oauth::grants::handle(&pool, &cache, &settings, &params, None, 0);
+    assert_send(&fut);
+}
