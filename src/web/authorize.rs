@@ -100,6 +100,7 @@ async fn handle(
         }
         Err(AuthorizeError::Redirect(e)) => return Ok(see_other(&e.url(issuer))),
         Err(AuthorizeError::Store(e)) => return Err(e.into()),
+        Err(AuthorizeError::Internal(cause)) => return Err(ApiError::Internal(cause)),
     };
     let found = current_session_for_client(&state, &b, &req.client.client_id).await?;
     let Some((session, consent)) = found else {

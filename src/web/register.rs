@@ -30,14 +30,16 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::body::bytes())
         .and(with_state(state.clone()))
         .then(|bearer, b: Browser, ct, body, state| detached(create(state, bearer, b, ct, body)));
+    // RFC 7592 management: the whole Authorization header goes to the bearer check.
+    let authorization = warp::header::optional::<String>("authorization");
     let read = warp::path!("oauth2" / "register" / String)
         .and(warp::get())
-        .and(bearer)
+        .and(authorization)
         .and(with_state(state.clone()))
         .then(|id, bearer, state| detached(read(state, id, bearer)));
     let update = warp::path!("oauth2" / "register" / String)
         .and(warp::put())
-        .and(bearer)
+        .and(authorization)
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::content_length_limit(MAX_FORM_BYTES))
         .and(warp::body::bytes())
@@ -45,7 +47,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .then(|id, bearer, ct, body, state| detached(update(state, id, bearer, ct, body)));
     let delete = warp::path!("oauth2" / "register" / String)
         .and(warp::delete())
-        .and(bearer)
+        .and(authorization)
         .and(with_state(state))
         .then(|id, bearer, state| detached(delete(state, id, bearer)));
     create

@@ -300,3 +300,119 @@ async fn token_handler_futures_are_send() {
     let fut = portcullis::oauth::grants::handle(&pool, &cache, &settings, &params, None, 0);
     assert_send(&fut);
 }
+
+// ---- authorization request and bearer checks ---------------------------------------------------
+
+struct AuthReq {
+    response_type: Option<&'static str>,
+}
+
+impl oxide_auth::code_grant::authorization::Request for AuthReq {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn client_id(&self) -> Option<Cow<'_, str>> {
+        Some("client-a".into())
+    }
+    fn scope(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
+        Some("https://app.example/cb".into())
+    }
+    fn state(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+    fn response_type(&self) -> Option<Cow<'_, str>> {
+        self.response_type.map(Cow::Borrowed)
+    }
+    fn extension(&self, _: &str) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+#[test]
+fn authorization_machine_says_unsupported_response_type_when_it_is_missing() {
+    // Routed around: RFC 6749 §4.1.2.1 wants invalid_request for a missing parameter, so
+    // Portcullis checks response_type before the machine.
+    use oxide_auth::code_grant::authorization::{Authorization, Error, Input, Output};
+    use oxide_auth::code_grant::error::AuthorizationErrorType;
+    use oxide_auth::primitives::registrar::{BoundClient, RegisteredUrl};
+    let req = AuthReq {
+        response_type: None,
+    };
+    let mut m = Authorization::new(&req);
+    assert!(matches!(m.advance(Input::None), Output::Bind { .. }));
+    let bound = BoundClient {
+        client_id: "client-a".into(),
+        redirect_uri: Cow::Owned(RegisteredUrl::Exact(
+            "https://app.example/cb".parse().unwrap(),
+        )),
+    };
+    match m.advance(Input::Bound {
+        request: &req,
+        bound_client: bound,
+    }) {
+        Output::Err(Error::Redirect(mut url)) => assert_eq!(
+            url.description().kind(),
+            AuthorizationErrorType::UnsupportedResponseType
+        ),
+        _ => panic!("a missing response_type is refused"),
+    }
+}
+
+struct BearerReq(Option<&'static str>);
+
+impl oxide_auth::code_grant::resource::Request for BearerReq {
+    fn valid(&self) -> bool {
+        true
+    }
+    fn token(&self) -> Option<Cow<'_, str>> {
+        self.0.map(Cow::Borrowed)
+    }
+}
+
+#[test]
+fn resource_machine_behaviours() {
+    use oxide_auth::code_grant::resource::{Error, ErrorCode, Input, Output, Resource};
+    let empty: oxide_auth::primitives::scope::Scope = "".parse().unwrap();
+    let scopes = [empty];
+    // Relied on: the scheme is matched case-insensitively and stripped.
+    let mut m = Resource::new();
+    assert!(matches!(
+        m.advance(Input::Request {
+            request: &BearerReq(Some("bEaReR tok"))
+        }),
+        Output::DetermineScopes
+    ));
+    match m.advance(Input::Scopes(&scopes)) {
+        Output::Recover { token } => assert_eq!(token, "tok"),
+        _ => panic!("asks for the grant"),
+    }
+    // Routed around: an unknown token (None) is answered with invalid_request, not RFC 6750's
+    // invalid_token, so Portcullis never feeds None.
+    match m.advance(Input::Recovered(None)) {
+        Output::Err(Error::AccessDenied { failure, .. }) => {
+            assert!(matches!(failure.code, Some(ErrorCode::InvalidRequest)))
+        }
+        _ => panic!("None is refused"),
+    }
+    // Relied on: an empty list of required scopes allows nothing; one empty scope allows all.
+    let mut m = Resource::new();
+    m.advance(Input::Request {
+        request: &BearerReq(Some("Bearer tok")),
+    });
+    m.advance(Input::Scopes(&[]));
+    assert!(matches!(
+        m.advance(Input::Recovered(Some(grant("c", "urn:x", "", 60)))),
+        Output::Err(Error::AccessDenied { .. })
+    ));
+    // No header at all: the machine says credentials are missing.
+    let mut m = Resource::new();
+    assert!(matches!(
+        m.advance(Input::Request {
+            request: &BearerReq(None)
+        }),
+        Output::Err(Error::NoAuthentication { .. })
+    ));
+}

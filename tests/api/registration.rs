@@ -400,3 +400,26 @@ async fn a_registered_client_completes_the_code_flow() {
     let code = query_of(&location(&r))["code"].clone();
     assert_eq!(app.exchange(&client, &code, &[]).await.status(), 200);
 }
+
+#[tokio::test]
+async fn rfc7592_bearer_scheme_is_case_insensitive_and_required() {
+    let app = spawn_app().await;
+    let reg = registered(&app).await;
+    let uri = reg["registration_client_uri"].as_str().unwrap().to_string();
+    let rat = reg["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let get = |auth: String| app.http.get(&uri).header("authorization", auth).send();
+    // RFC 7235 §2.1 / RFC 6750 §2.1: the scheme name is case-insensitive.
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        assert_eq!(
+            get(format!("{scheme} {rat}")).await.unwrap().status(),
+            200,
+            "{scheme}"
+        );
+    }
+    // The token under another scheme is no bearer token.
+    assert_eq!(get(format!("Basic {rat}")).await.unwrap().status(), 401);
+    assert_eq!(get(rat.clone()).await.unwrap().status(), 401);
+}
