@@ -1,6 +1,7 @@
 //! Portcullis: an OAuth 2.0 authorization server. Layers point one way:
 //! `web` → `oauth`/`domain` → `store`.
 
+pub mod backend;
 pub mod cli;
 pub mod domain;
 pub mod oauth;

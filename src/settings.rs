@@ -137,6 +137,10 @@ pub struct TokenSettings {
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
     pub code_ttl_secs: i64,
+    /// RFC 9700 §4.14.2: a rotated refresh token presented again revokes its family. For this
+    /// many seconds after the rotation, a reuse is refused (`invalid_grant`) without revoking:
+    /// several tabs of one app refreshing at once. 0 (the default): no grace.
+    pub refresh_reuse_grace_secs: i64,
 }
 
 impl Default for TokenSettings {
@@ -145,6 +149,7 @@ impl Default for TokenSettings {
             access_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             code_ttl_secs: 60,
+            refresh_reuse_grace_secs: 0,
         }
     }
 }
@@ -366,7 +371,7 @@ impl Settings {
                 self.server.issuer
             ));
         }
-        if let Err(e) = crate::store::Backend::of_url(self.database.url.expose()) {
+        if let Err(e) = crate::backend::Backend::of_url(self.database.url.expose()) {
             return invalid(e.to_string());
         }
         if self.database.pool_size == 0 {
@@ -391,6 +396,10 @@ impl Settings {
             if v <= 0 {
                 return invalid(format!("{name} must be positive"));
             }
+        }
+        // A grace longer than a few minutes would make a stolen, rotated token safe to reuse.
+        if !(0..=300).contains(&self.tokens.refresh_reuse_grace_secs) {
+            return invalid("tokens.refresh_reuse_grace_secs must be between 0 and 300".into());
         }
         if crate::domain::scope::Scope::parse(&self.registration.allowed_scope).is_none() {
             return invalid(

@@ -9,17 +9,7 @@ use crate::oauth::client_cache::ClientCache;
 use crate::settings::Settings;
 use crate::store::migrations::{self, Action, Outcome};
 use crate::store::{Pool, StoreError};
-use crate::web;
-
-/// What every request handler can reach.
-pub struct AppState {
-    pub settings: Settings,
-    pub pool: Pool,
-    pub clients: ClientCache,
-    /// Branding and the stylesheet's path, for the HTML pages.
-    pub site: web::pages::Site,
-    pub assets: Arc<web::assets::Assets>,
-}
+use crate::web::{self, AppState};
 
 pub struct Application {
     listener: tokio::net::TcpListener,

@@ -5,11 +5,11 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::open_store;
-use crate::domain::clients::NewClientSpec;
+use crate::domain::clients::{Client, NewClientSpec};
 use crate::domain::secret::{prefix, Secret};
 use crate::oauth::accounts::{self, Lifetimes};
 use crate::settings::Settings;
-use crate::store::{clients, models::Client};
+use crate::store::clients;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -139,7 +139,7 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
         ClientCommand::RotateSecret { client_id, json } => {
             let pool = open_store(settings).await?;
             let secret = Secret::generate(prefix::CLIENT_SECRET);
-            if !clients::set_secret_hash(&pool, &client_id, secret.digest().as_bytes()).await? {
+            if !clients::set_secret_hash(&pool, &client_id, &secret.digest()).await? {
                 match clients::find(&pool, &client_id).await? {
                     Some(_) => bail!("client {client_id:?} is public and has no secret"),
                     None => bail!("no client with id {client_id:?}"),
@@ -166,10 +166,10 @@ fn describe(c: &Client) -> serde_json::Value {
         "client_id": c.client_id,
         "client_name": c.name,
         "client_type": if c.is_public() { "public" } else { "confidential" },
-        "redirect_uris": c.redirect_uri_list(),
-        "grant_types": c.grant_type_list(),
-        "scope": c.scope,
-        "token_endpoint_auth_method": c.token_endpoint_auth_method,
+        "redirect_uris": c.redirect_uris,
+        "grant_types": c.grant_types.names(),
+        "scope": c.scope.to_string(),
+        "token_endpoint_auth_method": c.auth_method.as_str(),
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_ttl": c.refresh_token_ttl,
         "created_at": c.created_at,

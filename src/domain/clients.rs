@@ -2,6 +2,7 @@
 //! types and authentication methods exist, and which redirect URIs are acceptable.
 
 use super::scope::Scope;
+use super::secret::Digest;
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
@@ -15,6 +16,145 @@ pub const GRANT_TYPES: [&str; 3] = [
 pub const AUTH_BASIC: &str = "client_secret_basic";
 pub const AUTH_POST: &str = "client_secret_post";
 pub const AUTH_NONE: &str = "none";
+
+/// A grant type a client may be registered for (RFC 7591 §2 `grant_types`). Declared in the
+/// order of their names, so a sorted set lists them as the stored column does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::ClientCredentials,
+        GrantType::RefreshToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => GRANT_AUTHORIZATION_CODE,
+            GrantType::ClientCredentials => GRANT_CLIENT_CREDENTIALS,
+            GrantType::RefreshToken => GRANT_REFRESH_TOKEN,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// The set of grant types a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GrantTypes(u8);
+
+impl GrantTypes {
+    /// Parses space-separated names (the stored form); `None` if one is unknown.
+    pub fn parse(names: &str) -> Option<Self> {
+        names
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .try_fold(GrantTypes::default(), |set, name| {
+                GrantType::parse(name).map(|g| set.with(g))
+            })
+    }
+
+    pub fn with(self, g: GrantType) -> Self {
+        GrantTypes(self.0 | g.bit())
+    }
+
+    pub fn contains(self, g: GrantType) -> bool {
+        self.0 & g.bit() != 0
+    }
+
+    /// The names, sorted.
+    pub fn names(self) -> Vec<&'static str> {
+        GrantType::ALL
+            .into_iter()
+            .filter(|g| self.contains(*g))
+            .map(GrantType::as_str)
+            .collect()
+    }
+}
+
+impl std::fmt::Display for GrantTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.names().join(" "))
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2
+/// `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => AUTH_BASIC,
+            AuthMethod::ClientSecretPost => AUTH_POST,
+            AuthMethod::None => AUTH_NONE,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
+            AuthMethod::None,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+    }
+}
+
+/// A registered client, as the rest of the server sees it: every stored field parsed once,
+/// when it is read (a row that does not parse is a store error, not an empty list).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub client_id: String,
+    /// None: a public client.
+    pub secret_hash: Option<Digest>,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: GrantTypes,
+    /// What the client may ask for.
+    pub scope: Scope,
+    pub auth_method: AuthMethod,
+    /// RFC 7592: the digest of its registration access token, for dynamically registered ones.
+    pub registration_access_token_hash: Option<Digest>,
+    /// Per-client lifetimes in seconds; None: the server default.
+    pub access_token_ttl: Option<i64>,
+    pub refresh_token_ttl: Option<i64>,
+    /// RFC 7591 metadata as registered (client_uri, contacts, ...).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    pub fn may_use(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(grant)
+    }
+
+    /// The metadata's `client_uri`, for the consent page.
+    pub fn client_uri(&self) -> Option<&str> {
+        self.metadata.get("client_uri").and_then(|v| v.as_str())
+    }
+}
 
 /// A client as the operator or developer describes it, before it is stored.
 #[derive(Debug, Clone)]
@@ -109,12 +249,25 @@ impl NewClientSpec {
         Ok(self)
     }
 
-    pub fn auth_method(&self) -> &str {
-        match &self.auth_method {
+    pub fn auth_method(&self) -> AuthMethod {
+        match self.auth_method.as_deref().and_then(AuthMethod::parse) {
             Some(m) => m,
-            None if self.public => AUTH_NONE,
-            None => AUTH_BASIC,
+            None if self.public => AuthMethod::None,
+            None => AuthMethod::ClientSecretBasic,
         }
+    }
+
+    /// The grant types of a validated spec (`validate` refused unknown names).
+    pub fn grant_set(&self) -> GrantTypes {
+        self.grant_types
+            .iter()
+            .filter_map(|g| GrantType::parse(g))
+            .fold(GrantTypes::default(), GrantTypes::with)
+    }
+
+    /// The scope of a validated spec (`validate` refused a malformed one).
+    pub fn scope_set(&self) -> Scope {
+        Scope::parse(&self.scope).unwrap_or_default()
     }
 }
 
@@ -259,6 +412,20 @@ mod tests {
             "http://localhost/cb",
             "http://localhost:5/cb"
         ));
+    }
+
+    #[test]
+    fn grant_type_sets_round_trip_sorted() {
+        let set = GrantTypes::parse("refresh_token authorization_code").unwrap();
+        assert!(set.contains(GrantType::RefreshToken));
+        assert!(!set.contains(GrantType::ClientCredentials));
+        assert_eq!(set.to_string(), "authorization_code refresh_token");
+        assert_eq!(GrantTypes::parse(""), Some(GrantTypes::default()));
+        assert_eq!(GrantTypes::parse("implicit"), None);
+        for m in [AUTH_BASIC, AUTH_POST, AUTH_NONE] {
+            assert_eq!(AuthMethod::parse(m).map(AuthMethod::as_str), Some(m));
+        }
+        assert_eq!(AuthMethod::parse("private_key_jwt"), None);
     }
 
     #[test]

@@ -169,7 +169,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.spec.grant_types, ["authorization_code"]);
-        assert_eq!(r.spec.auth_method(), "client_secret_basic");
+        assert_eq!(r.spec.auth_method().as_str(), "client_secret_basic");
         assert_eq!(r.spec.scope, "read write");
         assert_eq!(r.metadata["response_types"], json!(["code"]));
     }

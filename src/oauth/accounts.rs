@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
-use crate::domain::clients::NewClientSpec;
+use crate::domain::clients::{Client, NewClientSpec};
 use crate::domain::password::{self, Password};
 use crate::domain::secret::{prefix, random_id, Secret};
-use crate::store::models::{Client, User};
+use crate::store::models::User;
 use crate::store::{clients, users, Pool, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -103,17 +103,25 @@ pub fn build_client(
     let secret = (!spec.public).then(|| Secret::generate(prefix::CLIENT_SECRET));
     let client = Client {
         client_id: random_id(),
-        secret_hash: secret.as_ref().map(|s| s.digest().as_bytes().to_vec()),
-        name: spec.name.clone(),
-        redirect_uris: serde_json::to_string(&spec.redirect_uris).unwrap_or_else(|_| "[]".into()),
-        grant_types: spec.grant_types.join(" "),
-        scope: spec.scope.clone(),
-        token_endpoint_auth_method: spec.auth_method().into(),
+        secret_hash: secret.as_ref().map(Secret::digest),
+        grant_types: spec.grant_set(),
+        scope: spec.scope_set(),
+        auth_method: spec.auth_method(),
         registration_access_token_hash: None,
         access_token_ttl: lifetimes.access_token_ttl,
         refresh_token_ttl: lifetimes.refresh_token_ttl,
-        metadata: metadata.to_string(),
+        metadata: metadata_object(metadata),
         created_at: now,
+        name: spec.name,
+        redirect_uris: spec.redirect_uris,
     };
     Ok((client, secret))
+}
+
+/// RFC 7591 metadata is a JSON object; anything else carries nothing.
+pub fn metadata_object(metadata: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match metadata {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
 }

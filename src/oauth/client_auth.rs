@@ -1,6 +1,8 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
 //! `client_secret_post`, or `none` for public clients; exactly one method per request.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -8,8 +10,8 @@ use super::client_cache::ClientCache;
 use super::error::{oauth, TokenError};
 use super::params::Params;
 use super::ErrorCode::{InvalidClient, InvalidRequest};
+use crate::domain::clients::Client;
 use crate::domain::secret::Secret;
-use crate::store::models::Client;
 use crate::store::Pool;
 
 /// What the request presented, before it is checked against the store.
@@ -80,7 +82,7 @@ pub async fn authenticate(
     cache: &ClientCache,
     params: &Params,
     authorization: Option<&str>,
-) -> Result<Client, TokenError> {
+) -> Result<Arc<Client>, TokenError> {
     let p = presented(params, authorization)?;
     let (client, cached) = cache.get(pool, &p.client_id).await?;
     match check(client, &p) {
@@ -90,12 +92,12 @@ pub async fn authenticate(
     }
 }
 
-fn check(client: Option<Client>, p: &Presented) -> Result<Client, TokenError> {
+fn check(client: Option<Arc<Client>>, p: &Presented) -> Result<Arc<Client>, TokenError> {
     let Some(client) = client else {
         return oauth(InvalidClient, "unknown client or bad credentials");
     };
     match (&client.secret_hash, &p.secret) {
-        (Some(stored), Some(secret)) if secret.digest().matches(stored) => Ok(client),
+        (Some(stored), Some(secret)) if secret.digest().matches(stored.as_bytes()) => Ok(client),
         (None, None) => Ok(client),
         (None, Some(_)) => oauth(InvalidClient, "a public client has no secret"),
         _ => oauth(InvalidClient, "unknown client or bad credentials"),

@@ -1,13 +1,14 @@
-//! A short-lived in-process cache of client rows, so the token, introspection and revocation
-//! endpoints do not read the `clients` table on every request. Safe to lose; invalidated on
+//! A short-lived in-process cache of clients, so the token, introspection, revocation and
+//! authorization endpoints neither read the `clients` table nor parse a row on every request
+//! (a client is shared as an `Arc`, parsed once when read). Safe to lose; invalidated on
 //! this node when a client changes here, and bounded everywhere else by its TTL (a change made
 //! by the CLI or another node shows after at most `cache.client_ttl_secs`).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::models::Client;
+use crate::domain::clients::Client;
 use crate::store::{clients, Pool, StoreResult};
 
 /// More entries than this and the cache starts over (unknown ids are never cached, so only
@@ -16,7 +17,7 @@ const MAX_ENTRIES: usize = 10_000;
 
 pub struct ClientCache {
     ttl: Duration,
-    entries: RwLock<HashMap<String, (Client, Instant)>>,
+    entries: RwLock<HashMap<String, (Arc<Client>, Instant)>>,
 }
 
 impl ClientCache {
@@ -29,11 +30,15 @@ impl ClientCache {
 
     /// The client, and whether it came from memory (so a caller whose check failed against a
     /// cached row can look again with `fresh`).
-    pub async fn get(&self, pool: &Pool, client_id: &str) -> StoreResult<(Option<Client>, bool)> {
+    pub async fn get(
+        &self,
+        pool: &Pool,
+        client_id: &str,
+    ) -> StoreResult<(Option<Arc<Client>>, bool)> {
         if let Ok(map) = self.entries.read() {
             if let Some((c, at)) = map.get(client_id) {
                 if at.elapsed() < self.ttl {
-                    return Ok((Some(c.clone()), true));
+                    return Ok((Some(Arc::clone(c)), true));
                 }
             }
         }
@@ -41,8 +46,8 @@ impl ClientCache {
     }
 
     /// Reads the row from the database and caches it.
-    pub async fn fresh(&self, pool: &Pool, client_id: &str) -> StoreResult<Option<Client>> {
-        let found = clients::find(pool, client_id).await?;
+    pub async fn fresh(&self, pool: &Pool, client_id: &str) -> StoreResult<Option<Arc<Client>>> {
+        let found = clients::find(pool, client_id).await?.map(Arc::new);
         if self.ttl.is_zero() {
             return Ok(found);
         }
@@ -50,7 +55,7 @@ impl ClientCache {
             if map.len() >= MAX_ENTRIES {
                 map.clear();
             }
-            map.insert(client_id.to_string(), (c.clone(), Instant::now()));
+            map.insert(client_id.to_string(), (Arc::clone(c), Instant::now()));
         }
         Ok(found)
     }

@@ -9,8 +9,9 @@ use super::error::{oauth, TokenError};
 use super::params::Params;
 use super::ErrorCode::{InvalidClient, InvalidRequest};
 use crate::domain::secret::Secret;
-use crate::store::models::{Token, KIND_ACCESS, KIND_REFRESH};
-use crate::store::{tokens, Pool};
+use crate::store::models::{Token, TokenKind};
+use crate::store::tokens::{self, IntrospectLookup};
+use crate::store::Pool;
 
 /// RFC 7662 §2.1–2.2. The caller must be a confidential client; anything not live is exactly
 /// `{"active": false}`.
@@ -31,16 +32,20 @@ pub async fn introspect(
     };
     // token_type_hint only says where to look first (§2.1); one lookup covers both kinds.
     let digest = Secret::from_presented(presented).digest();
-    let Some((t, username, disabled)) = tokens::find_with_user(pool, digest.as_bytes()).await?
+    let Some(IntrospectLookup {
+        token: t,
+        username,
+        user_disabled,
+    }) = tokens::find_with_user(pool, &digest).await?
     else {
         return Ok(inactive());
     };
-    if !is_live(&t, now) || disabled == Some(true) {
+    if !is_live(&t, now) || user_disabled {
         return Ok(inactive());
     }
     // A rotated refresh token is spent. Access tokens are never parents, so only a refresh
     // token costs this second read.
-    if t.kind == KIND_REFRESH && tokens::has_successor(pool, digest.as_bytes()).await? {
+    if t.kind == TokenKind::Refresh && tokens::has_successor(pool, &digest).await? {
         return Ok(inactive());
     }
     let mut body = json!({
@@ -48,7 +53,10 @@ pub async fn introspect(
         "scope": t.scope,
         "client_id": t.client_id,
         "sub": t.user_id.as_deref().unwrap_or(&t.client_id),
-        "token_type": if t.kind == KIND_ACCESS { "Bearer" } else { "refresh_token" },
+        "token_type": match t.kind {
+            TokenKind::Access => "Bearer",
+            TokenKind::Refresh => "refresh_token",
+        },
         "exp": t.expires_at,
         "iat": t.created_at,
         "iss": issuer,
@@ -84,17 +92,16 @@ pub async fn revoke(
         return oauth(InvalidRequest, "token is required");
     };
     let digest = Secret::from_presented(presented).digest();
-    let Some(t) = tokens::find(pool, digest.as_bytes()).await? else {
+    let Some(t) = tokens::find(pool, &digest).await? else {
         return Ok(());
     };
     if t.client_id != caller.client_id {
         tracing::info!(caller = %caller.client_id, "revocation of another client's token ignored");
         return Ok(());
     }
-    if t.kind == KIND_REFRESH {
-        tokens::revoke_family(pool, &t.family_id, now).await?;
-    } else {
-        tokens::revoke(pool, digest.as_bytes(), now).await?;
-    }
+    match t.kind {
+        TokenKind::Refresh => tokens::revoke_family(pool, &t.family_id, now).await?,
+        TokenKind::Access => usize::from(tokens::revoke(pool, &digest, now).await?),
+    };
     Ok(())
 }

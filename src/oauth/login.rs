@@ -2,7 +2,7 @@
 //! sessions with idle and absolute expiry.
 
 use crate::domain::password::{self, Password};
-use crate::domain::secret::{prefix, Secret};
+use crate::domain::secret::{prefix, Digest, Secret};
 use crate::settings::Settings;
 use crate::store::models::{Consent, Session, User};
 use crate::store::{sessions, throttle, users, Pool, StoreError};
@@ -95,6 +95,8 @@ pub async fn start_session(
 /// A session that is alive: not past its absolute or idle limit, and its user not disabled.
 #[derive(Debug, Clone)]
 pub struct ActiveSession {
+    /// The digest of the cookie: the session's key.
+    pub id: Digest,
     pub session: Session,
     pub user: User,
 }
@@ -120,10 +122,10 @@ pub async fn resolve(
     now: i64,
 ) -> Result<Option<ActiveSession>, StoreError> {
     let digest = Secret::from_presented(cookie).digest();
-    let Some((session, user)) = sessions::find_with_user(pool, digest.as_bytes()).await? else {
+    let Some((session, user)) = sessions::find_with_user(pool, &digest).await? else {
         return Ok(None);
     };
-    keep_alive(pool, settings, digest.as_bytes(), session, user, now).await
+    keep_alive(pool, settings, digest, session, user, now).await
 }
 
 /// `resolve`, plus the consent the user gave `client_id` (read together, for /authorize).
@@ -135,11 +137,11 @@ pub async fn resolve_for_client(
     now: i64,
 ) -> Result<Option<(ActiveSession, Option<Consent>)>, StoreError> {
     let digest = Secret::from_presented(cookie).digest();
-    let found = sessions::find_with_user_and_consent(pool, digest.as_bytes(), client_id).await?;
+    let found = sessions::find_with_user_and_consent(pool, &digest, client_id).await?;
     let Some((session, user, consent)) = found else {
         return Ok(None);
     };
-    let active = keep_alive(pool, settings, digest.as_bytes(), session, user, now).await?;
+    let active = keep_alive(pool, settings, digest, session, user, now).await?;
     Ok(active.map(|a| (a, consent)))
 }
 
@@ -148,27 +150,27 @@ pub async fn resolve_for_client(
 async fn keep_alive(
     pool: &Pool,
     settings: &Settings,
-    id_hash: &[u8],
+    id: Digest,
     session: Session,
     user: User,
     now: i64,
 ) -> Result<Option<ActiveSession>, StoreError> {
     let idle_expired = session.last_seen_at + settings.session.idle_timeout_secs <= now;
     if session.expires_at <= now || idle_expired || user.disabled {
-        sessions::delete(pool, id_hash).await?;
+        sessions::delete(pool, &id).await?;
         return Ok(None);
     }
     if now - session.last_seen_at >= TOUCH_INTERVAL_SECS {
-        sessions::touch(pool, id_hash, now).await?;
+        sessions::touch(pool, &id, now).await?;
     }
-    Ok(Some(ActiveSession { session, user }))
+    Ok(Some(ActiveSession { id, session, user }))
 }
 
 pub async fn end(pool: &Pool, cookie: &str) -> Result<(), StoreError> {
-    sessions::delete(pool, Secret::from_presented(cookie).digest().as_bytes()).await
+    sessions::delete(pool, &Secret::from_presented(cookie).digest()).await
 }
 
 /// Ends a session that was found live (logout).
 pub async fn end_session(pool: &Pool, active: &ActiveSession) -> Result<(), StoreError> {
-    sessions::delete(pool, &active.session.id_hash).await
+    sessions::delete(pool, &active.id).await
 }

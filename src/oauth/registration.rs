@@ -2,12 +2,12 @@
 
 use serde_json::{json, Value};
 
-use super::accounts::{build_client, AccountError, Lifetimes};
+use super::accounts::{build_client, metadata_object, AccountError, Lifetimes};
+use crate::domain::clients::Client;
 use crate::domain::registration::{self, MetadataError};
 use crate::domain::scope::Scope;
-use crate::domain::secret::{Digest, Secret};
+use crate::domain::secret::Secret;
 use crate::settings::{RegistrationPolicy, Settings};
-use crate::store::models::Client;
 use crate::store::{clients, registration_tokens, throttle, Pool, StoreError};
 
 pub const RAT_PREFIX: &str = "pc_rat_";
@@ -56,7 +56,7 @@ pub async fn register(
         RegistrationPolicy::Token => {
             let digest =
                 Secret::from_presented(bearer.ok_or(RegistrationError::InvalidToken)?).digest();
-            if !registration_tokens::is_usable(pool, digest.as_bytes(), now).await? {
+            if !registration_tokens::is_usable(pool, &digest, now).await? {
                 return Err(RegistrationError::InvalidToken);
             }
             Some(digest)
@@ -74,9 +74,8 @@ pub async fn register(
     let reg = registration::validate(body, &allowed)?;
     let (mut client, secret) = build_client(reg.spec, Lifetimes::default(), reg.metadata, now)?;
     let rat = Secret::generate(RAT_PREFIX);
-    client.registration_access_token_hash = Some(rat.digest().as_bytes().to_vec());
-    let spent = initial.as_ref().map(|d: &Digest| d.as_bytes());
-    if !clients::insert_registered(pool, &client, spent, now).await? {
+    client.registration_access_token_hash = Some(rat.digest());
+    if !clients::insert_registered(pool, &client, initial.as_ref(), now).await? {
         // The initial token ran out between the check and the insert.
         return Err(RegistrationError::InvalidToken);
     }
@@ -123,7 +122,11 @@ pub async fn authorize_management(
     let matches = client
         .registration_access_token_hash
         .as_ref()
-        .is_some_and(|stored| Secret::from_presented(&token).digest().matches(stored));
+        .is_some_and(|stored| {
+            Secret::from_presented(&token)
+                .digest()
+                .matches(stored.as_bytes())
+        });
     if !matches {
         return Err(RegistrationError::InvalidToken);
     }
@@ -185,7 +188,7 @@ pub async fn update(
     }
     if let Some(s) = body.get("client_secret") {
         let ok = match (s.as_str(), &client.secret_hash) {
-            (Some(s), Some(h)) => Secret::from_presented(s).digest().matches(h),
+            (Some(s), Some(h)) => Secret::from_presented(s).digest().matches(h.as_bytes()),
             _ => false,
         };
         if !ok {
@@ -200,13 +203,12 @@ pub async fn update(
         ));
     }
     let updated = Client {
-        name: reg.spec.name.clone(),
-        redirect_uris: serde_json::to_string(&reg.spec.redirect_uris)
-            .unwrap_or_else(|_| "[]".into()),
-        grant_types: reg.spec.grant_types.join(" "),
-        scope: reg.spec.scope.clone(),
-        token_endpoint_auth_method: reg.spec.auth_method().to_string(),
-        metadata: reg.metadata.to_string(),
+        grant_types: reg.spec.grant_set(),
+        scope: reg.spec.scope_set(),
+        auth_method: reg.spec.auth_method(),
+        metadata: metadata_object(reg.metadata),
+        name: reg.spec.name,
+        redirect_uris: reg.spec.redirect_uris,
         ..client
     };
     clients::replace_metadata(pool, &updated).await?;
@@ -218,16 +220,14 @@ pub fn describe(c: &Client, settings: &Settings) -> Value {
     let mut out = json!({
         "client_id": c.client_id,
         "client_id_issued_at": c.created_at,
-        "redirect_uris": c.redirect_uri_list(),
-        "grant_types": c.grant_type_list(),
-        "token_endpoint_auth_method": c.token_endpoint_auth_method,
-        "scope": c.scope,
+        "redirect_uris": c.redirect_uris,
+        "grant_types": c.grant_types.names(),
+        "token_endpoint_auth_method": c.auth_method.as_str(),
+        "scope": c.scope.to_string(),
         "registration_client_uri": format!("{}/oauth2/register/{}", settings.issuer(), c.client_id),
     });
-    if let Ok(Value::Object(meta)) = serde_json::from_str::<Value>(&c.metadata) {
-        for (k, v) in meta {
-            out[k] = v;
-        }
+    for (k, v) in &c.metadata {
+        out[k] = v.clone();
     }
     if c.name.is_empty() {
         if let Some(o) = out.as_object_mut() {

@@ -1,42 +1,47 @@
-//! `clients` table.
+//! `clients` table. Rows go in and come out as `domain::clients::Client`.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::models::Client;
+use super::models::ClientRow;
 use super::schema::clients;
 use super::{Pool, StoreResult};
 use crate::db_run;
+use crate::domain::clients::Client;
+use crate::domain::secret::Digest;
 
 pub async fn insert(pool: &Pool, client: &Client) -> StoreResult<()> {
     db_run!(pool, |conn| {
         diesel::insert_into(clients::table)
-            .values(client)
+            .values(ClientRow::from(client))
             .execute(conn)
             .await?;
         Ok(())
     })
 }
 
+/// The client, parsed; a row that does not parse is `StoreError::Corrupt`.
 pub async fn find(pool: &Pool, client_id: &str) -> StoreResult<Option<Client>> {
-    db_run!(pool, |conn| {
+    let row: Option<ClientRow> = db_run!(pool, |conn| {
         Ok(clients::table
             .find(client_id)
-            .select(Client::as_select())
+            .select(ClientRow::as_select())
             .first(conn)
             .await
             .optional()?)
-    })
+    })?;
+    row.map(Client::try_from).transpose()
 }
 
 pub async fn list(pool: &Pool) -> StoreResult<Vec<Client>> {
-    db_run!(pool, |conn| {
+    let rows: Vec<ClientRow> = db_run!(pool, |conn| {
         Ok(clients::table
             .order((clients::created_at.asc(), clients::client_id.asc()))
-            .select(Client::as_select())
+            .select(ClientRow::as_select())
             .load(conn)
             .await?)
-    })
+    })?;
+    rows.into_iter().map(Client::try_from).collect()
 }
 
 /// Deletes the client; its codes, tokens and consents go with it (ON DELETE CASCADE).
@@ -51,14 +56,14 @@ pub async fn remove(pool: &Pool, client_id: &str) -> StoreResult<bool> {
 
 /// Replaces the secret digest of a confidential client. Returns false if no such client, or
 /// if it is public (a public client has no secret to rotate).
-pub async fn set_secret_hash(pool: &Pool, client_id: &str, hash: &[u8]) -> StoreResult<bool> {
+pub async fn set_secret_hash(pool: &Pool, client_id: &str, hash: &Digest) -> StoreResult<bool> {
     db_run!(pool, |conn| {
         let n = diesel::update(
             clients::table
                 .find(client_id)
                 .filter(clients::secret_hash.is_not_null()),
         )
-        .set(clients::secret_hash.eq(hash))
+        .set(clients::secret_hash.eq(hash.as_bytes()))
         .execute(conn)
         .await?;
         Ok(n > 0)
@@ -71,15 +76,16 @@ pub async fn set_secret_hash(pool: &Pool, client_id: &str, hash: &[u8]) -> Store
 pub async fn insert_registered(
     pool: &Pool,
     client: &Client,
-    initial_token: Option<&[u8]>,
+    initial_token: Option<&Digest>,
     now: i64,
 ) -> StoreResult<bool> {
     use super::schema::registration_tokens as rt;
+    let row = ClientRow::from(client);
     crate::db_transaction!(pool, |conn| {
         if let Some(hash) = initial_token {
             let spent = diesel::update(
                 rt::table
-                    .find(hash)
+                    .find(hash.as_bytes())
                     .filter(rt::uses_left.is_null().or(rt::uses_left.gt(0)))
                     .filter(rt::expires_at.is_null().or(rt::expires_at.gt(now))),
             )
@@ -91,7 +97,7 @@ pub async fn insert_registered(
             }
         }
         diesel::insert_into(clients::table)
-            .values(client)
+            .values(&row)
             .execute(conn)
             .await?;
         Ok(true)
@@ -99,7 +105,8 @@ pub async fn insert_registered(
 }
 
 /// Replaces a client's registered metadata (RFC 7592 §2.2); credentials stay as they are.
-pub async fn replace_metadata(pool: &Pool, c: &Client) -> StoreResult<bool> {
+pub async fn replace_metadata(pool: &Pool, client: &Client) -> StoreResult<bool> {
+    let c = ClientRow::from(client);
     db_run!(pool, |conn| {
         let n = diesel::update(clients::table.find(&c.client_id))
             .set((

@@ -9,6 +9,7 @@ use super::models::{AuthorizationCode, Token};
 use super::schema::authorization_codes;
 use super::{Pool, StoreResult};
 use crate::db_run;
+use crate::domain::secret::Digest;
 
 pub async fn insert(pool: &Pool, code: &AuthorizationCode) -> StoreResult<()> {
     db_run!(pool, |conn| {
@@ -20,10 +21,10 @@ pub async fn insert(pool: &Pool, code: &AuthorizationCode) -> StoreResult<()> {
     })
 }
 
-pub async fn find(pool: &Pool, code_hash: &[u8]) -> StoreResult<Option<AuthorizationCode>> {
+pub async fn find(pool: &Pool, code_hash: &Digest) -> StoreResult<Option<AuthorizationCode>> {
     db_run!(pool, |conn| {
         Ok(authorization_codes::table
-            .find(code_hash)
+            .find(code_hash.as_bytes())
             .select(AuthorizationCode::as_select())
             .first(conn)
             .await
@@ -31,12 +32,17 @@ pub async fn find(pool: &Pool, code_hash: &[u8]) -> StoreResult<Option<Authoriza
     })
 }
 
-/// The code, whether its user is disabled and whether it was used (a token names it as parent,
-/// or `consumed_at` is set from before migration 0003), in one read.
-pub async fn find_with_user(
-    pool: &Pool,
-    code_hash: &[u8],
-) -> StoreResult<Option<(AuthorizationCode, bool, bool)>> {
+/// A code as its redemption needs it, from one indexed read.
+#[derive(Debug)]
+pub struct CodeLookup {
+    pub code: AuthorizationCode,
+    pub user_disabled: bool,
+    /// Whether it was used: a token names it as parent (or `consumed_at` is set: used before
+    /// migration 0003, or withdrawn from the account page).
+    pub used: bool,
+}
+
+pub async fn find_with_user(pool: &Pool, code_hash: &Digest) -> StoreResult<Option<CodeLookup>> {
     use super::schema::{tokens, users};
     db_run!(pool, |conn| {
         let found: Option<(AuthorizationCode, bool, Option<i64>)> = authorization_codes::table
@@ -44,7 +50,7 @@ pub async fn find_with_user(
             .left_join(
                 tokens::table.on(tokens::parent_hash.eq(authorization_codes::code_hash.nullable())),
             )
-            .filter(authorization_codes::code_hash.eq(code_hash))
+            .filter(authorization_codes::code_hash.eq(code_hash.as_bytes()))
             .select((
                 AuthorizationCode::as_select(),
                 users::disabled,
@@ -53,9 +59,10 @@ pub async fn find_with_user(
             .first(conn)
             .await
             .optional()?;
-        Ok(found.map(|(code, disabled, next)| {
-            let used = code.consumed_at.is_some() || next.is_some();
-            (code, disabled, used)
+        Ok(found.map(|(code, user_disabled, next)| CodeLookup {
+            used: code.consumed_at.is_some() || next.is_some(),
+            user_disabled,
+            code,
         }))
     })
 }
@@ -64,7 +71,7 @@ pub async fn find_with_user(
 /// (see `exchange`): of concurrent redemptions exactly one gets `Issued`.
 pub async fn redeem<const N: usize>(
     pool: &Pool,
-    code_hash: &[u8],
+    code_hash: &Digest,
     issued: [Token; N],
 ) -> StoreResult<Exchanged> {
     exchange::run::<exchange::Code, N>(pool, code_hash, issued).await

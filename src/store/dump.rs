@@ -28,7 +28,7 @@ pub struct Document {
 #[serde(deny_unknown_fields)]
 pub struct Tables {
     pub users: Vec<User>,
-    pub clients: Vec<Client>,
+    pub clients: Vec<ClientRow>,
     pub sessions: Vec<Session>,
     pub authorization_codes: Vec<AuthorizationCode>,
     pub tokens: Vec<Token>,
@@ -64,7 +64,7 @@ pub async fn dump(pool: &Pool, schema_version: String) -> StoreResult<Document> 
         Ok(Tables {
             users: users::table.select(User::as_select()).load(conn).await?,
             clients: clients::table
-                .select(Client::as_select())
+                .select(ClientRow::as_select())
                 .load(conn)
                 .await?,
             sessions: sessions::table

@@ -31,9 +31,10 @@ use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use diesel::QueryResult;
 use diesel_async::RunQueryDsl;
 
-use super::models::Token;
+use super::models::{Token, TokenKind};
 use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::db_run;
+use crate::domain::secret::Digest;
 
 /// The table a grant lives in.
 pub trait Grant: Send + Sync + 'static {
@@ -86,12 +87,12 @@ struct Exchange<G: Grant, const N: usize> {
 /// deadlock victim is run again (see `retry_on_deadlock`); nothing is stored unless `Issued`.
 pub async fn run<G: Grant, const N: usize>(
     pool: &Pool,
-    grant_hash: &[u8],
+    grant_hash: &Digest,
     rows: [Token; N],
 ) -> StoreResult<Exchanged> {
     retry_on_deadlock(|| async {
         db_run!(pool, |conn| {
-            let result = Exchange::<G, N>::new(grant_hash, rows.clone())
+            let result = Exchange::<G, N>::new(grant_hash.as_bytes(), rows.clone())
                 .execute(conn)
                 .await;
             Ok(Exchange::<G, N>::outcome(result)?)
@@ -151,6 +152,7 @@ impl<G: Grant, const N: usize> Exchange<G, N> {
         i64: ToSql<BigInt, DB>,
         Vec<u8>: ToSql<Binary, DB>,
         String: ToSql<Text, DB>,
+        TokenKind: ToSql<Text, DB>,
         Option<String>: ToSql<Nullable<Text>, DB>,
     {
         out.push_sql(

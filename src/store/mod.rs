@@ -16,7 +16,6 @@ pub mod throttle;
 pub mod tokens;
 pub mod users;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -127,41 +126,11 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Which database a URL names. Never decided by trying to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite(PathBuf),
-    Mysql(String),
-}
+pub use crate::backend::Backend;
 
-impl Backend {
-    pub fn of_url(url: &str) -> StoreResult<Self> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() || path == ":memory:" {
-                return Err(StoreError::Config(
-                    "database.url sqlite:// needs a file path (an in-memory database cannot be shared by a pool)".into(),
-                ));
-            }
-            Ok(Backend::Sqlite(PathBuf::from(path)))
-        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-            let url = url.replacen("mariadb://", "mysql://", 1);
-            url::Url::parse(&url).map_err(|e| {
-                StoreError::Config(format!("database.url is not a valid mysql:// URL: {e}"))
-            })?;
-            Ok(Backend::Mysql(url))
-        } else {
-            let scheme = url.split("://").next().unwrap_or(url);
-            Err(StoreError::Config(format!(
-                "database.url scheme {scheme:?} is not supported; use sqlite://PATH or mysql://USER:PASS@HOST:PORT/DB"
-            )))
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Sqlite(_) => "sqlite",
-            Backend::Mysql(_) => "mysql",
-        }
+impl From<crate::backend::BadDatabaseUrl> for StoreError {
+    fn from(e: crate::backend::BadDatabaseUrl) -> Self {
+        StoreError::Config(e.to_string())
     }
 }
 

@@ -5,6 +5,10 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::schema::*;
+use super::StoreError;
+use crate::domain::clients::{AuthMethod, Client, GrantTypes};
+use crate::domain::scope::Scope;
+use crate::domain::secret::Digest;
 
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -46,10 +50,12 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// A `clients` row as stored; the rest of the server sees `domain::clients::Client`, which
+/// `TryFrom` builds (parsing each column once) and `From` turns back into a row.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = clients, check_for_backend(diesel::mysql::Mysql, diesel::sqlite::Sqlite))]
 #[serde(deny_unknown_fields)]
-pub struct Client {
+pub struct ClientRow {
     pub client_id: String,
     #[serde(with = "hex_opt")]
     pub secret_hash: Option<Vec<u8>>,
@@ -70,20 +76,64 @@ pub struct Client {
     pub created_at: i64,
 }
 
-impl Client {
-    pub fn redirect_uri_list(&self) -> Vec<String> {
-        serde_json::from_str(&self.redirect_uris).unwrap_or_default()
-    }
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
 
-    pub fn grant_type_list(&self) -> Vec<&str> {
-        self.grant_types
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .collect()
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| {
+            StoreError::Corrupt(format!(
+                "client {}: stored {what} does not parse",
+                row.client_id
+            ))
+        };
+        let digest = |bytes: &Option<Vec<u8>>, what: &str| match bytes {
+            None => Ok(None),
+            Some(b) => Digest::from_slice(b).map(Some).ok_or_else(|| corrupt(what)),
+        };
+        Ok(Client {
+            secret_hash: digest(&row.secret_hash, "secret digest")?,
+            registration_access_token_hash: digest(
+                &row.registration_access_token_hash,
+                "registration token digest",
+            )?,
+            redirect_uris: serde_json::from_str(&row.redirect_uris)
+                .map_err(|_| corrupt("redirect_uris"))?,
+            grant_types: GrantTypes::parse(&row.grant_types)
+                .ok_or_else(|| corrupt("grant_types"))?,
+            scope: Scope::parse(&row.scope).ok_or_else(|| corrupt("scope"))?,
+            auth_method: AuthMethod::parse(&row.token_endpoint_auth_method)
+                .ok_or_else(|| corrupt("token_endpoint_auth_method"))?,
+            metadata: match serde_json::from_str(&row.metadata) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => return Err(corrupt("metadata")),
+            },
+            access_token_ttl: row.access_token_ttl,
+            refresh_token_ttl: row.refresh_token_ttl,
+            created_at: row.created_at,
+            name: row.name,
+            client_id: row.client_id,
+        })
     }
+}
 
-    pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+impl From<&Client> for ClientRow {
+    fn from(c: &Client) -> Self {
+        ClientRow {
+            client_id: c.client_id.clone(),
+            secret_hash: c.secret_hash.map(|d| d.as_bytes().to_vec()),
+            name: c.name.clone(),
+            redirect_uris: serde_json::Value::from(c.redirect_uris.clone()).to_string(),
+            grant_types: c.grant_types.to_string(),
+            scope: c.scope.to_string(),
+            token_endpoint_auth_method: c.auth_method.as_str().to_string(),
+            registration_access_token_hash: c
+                .registration_access_token_hash
+                .map(|d| d.as_bytes().to_vec()),
+            access_token_ttl: c.access_token_ttl,
+            refresh_token_ttl: c.refresh_token_ttl,
+            metadata: serde_json::Value::Object(c.metadata.clone()).to_string(),
+            created_at: c.created_at,
+        }
     }
 }
 
@@ -165,8 +215,7 @@ impl AuthorizationCode {
 pub struct Token {
     #[serde(with = "hex_bytes")]
     pub token_hash: Vec<u8>,
-    /// `access` or `refresh`.
-    pub kind: String,
+    pub kind: TokenKind,
     pub client_id: String,
     pub user_id: Option<String>,
     pub scope: String,
@@ -187,7 +236,7 @@ pub struct Token {
 /// as NULL, the SQL is fixed and the prepared statement is reused. Hot paths insert through this.
 pub type TokenValues = (
     diesel::dsl::Eq<tokens::token_hash, Vec<u8>>,
-    diesel::dsl::Eq<tokens::kind, String>,
+    diesel::dsl::Eq<tokens::kind, TokenKind>,
     diesel::dsl::Eq<tokens::client_id, String>,
     diesel::dsl::Eq<tokens::user_id, Option<String>>,
     diesel::dsl::Eq<tokens::scope, String>,
@@ -203,7 +252,7 @@ impl Token {
     pub fn values(&self) -> TokenValues {
         (
             tokens::token_hash.eq(self.token_hash.clone()),
-            tokens::kind.eq(self.kind.clone()),
+            tokens::kind.eq(self.kind),
             tokens::client_id.eq(self.client_id.clone()),
             tokens::user_id.eq(self.user_id.clone()),
             tokens::scope.eq(self.scope.clone()),
@@ -217,8 +266,62 @@ impl Token {
     }
 }
 
-pub const KIND_ACCESS: &str = "access";
-pub const KIND_REFRESH: &str = "refresh";
+/// What a `tokens` row is: stored as `access` or `refresh`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+    Serialize,
+    Deserialize,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for TokenKind
+where
+    DB: diesel::backend::Backend,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, DB>,
+    ) -> diesel::serialize::Result {
+        self.as_str().to_sql(out)
+    }
+}
+
+impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for TokenKind
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+        match String::from_sql(bytes)?.as_str() {
+            "access" => Ok(TokenKind::Access),
+            "refresh" => Ok(TokenKind::Refresh),
+            other => {
+                Err(format!("stored token kind {other:?} is neither access nor refresh").into())
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = consents, check_for_backend(diesel::mysql::Mysql, diesel::sqlite::Sqlite))]

@@ -7,6 +7,7 @@ use super::models::RegistrationToken;
 use super::schema::registration_tokens;
 use super::{Pool, StoreResult};
 use crate::db_run;
+use crate::domain::secret::Digest;
 
 pub async fn insert(pool: &Pool, token: &RegistrationToken) -> StoreResult<()> {
     db_run!(pool, |conn| {
@@ -19,10 +20,10 @@ pub async fn insert(pool: &Pool, token: &RegistrationToken) -> StoreResult<()> {
 }
 
 /// Whether the token exists, has not expired and has uses left (read only).
-pub async fn is_usable(pool: &Pool, token_hash: &[u8], now: i64) -> StoreResult<bool> {
+pub async fn is_usable(pool: &Pool, token_hash: &Digest, now: i64) -> StoreResult<bool> {
     db_run!(pool, |conn| {
         let t: Option<RegistrationToken> = registration_tokens::table
-            .find(token_hash)
+            .find(token_hash.as_bytes())
             .select(RegistrationToken::as_select())
             .first(conn)
             .await

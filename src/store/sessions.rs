@@ -7,6 +7,7 @@ use super::models::{Consent, Session, User};
 use super::schema::{consents, sessions, users};
 use super::{Pool, StoreResult};
 use crate::db_run;
+use crate::domain::secret::Digest;
 
 pub async fn insert(pool: &Pool, session: &Session) -> StoreResult<()> {
     db_run!(pool, |conn| {
@@ -19,11 +20,11 @@ pub async fn insert(pool: &Pool, session: &Session) -> StoreResult<()> {
 }
 
 /// The session and its user, whatever their state; the caller applies the expiry rules.
-pub async fn find_with_user(pool: &Pool, id_hash: &[u8]) -> StoreResult<Option<(Session, User)>> {
+pub async fn find_with_user(pool: &Pool, id_hash: &Digest) -> StoreResult<Option<(Session, User)>> {
     db_run!(pool, |conn| {
         Ok(sessions::table
             .inner_join(users::table)
-            .filter(sessions::id_hash.eq(id_hash))
+            .filter(sessions::id_hash.eq(id_hash.as_bytes()))
             .select((Session::as_select(), User::as_select()))
             .first(conn)
             .await
@@ -35,7 +36,7 @@ pub async fn find_with_user(pool: &Pool, id_hash: &[u8]) -> StoreResult<Option<(
 /// needs both, and one read costs one round trip instead of two.
 pub async fn find_with_user_and_consent(
     pool: &Pool,
-    id_hash: &[u8],
+    id_hash: &Digest,
     client_id: &str,
 ) -> StoreResult<Option<(Session, User, Option<Consent>)>> {
     db_run!(pool, |conn| {
@@ -46,7 +47,7 @@ pub async fn find_with_user_and_consent(
                     .eq(sessions::user_id)
                     .and(consents::client_id.eq(client_id))),
             )
-            .filter(sessions::id_hash.eq(id_hash))
+            .filter(sessions::id_hash.eq(id_hash.as_bytes()))
             .select((
                 Session::as_select(),
                 User::as_select(),
@@ -58,9 +59,9 @@ pub async fn find_with_user_and_consent(
     })
 }
 
-pub async fn touch(pool: &Pool, id_hash: &[u8], now: i64) -> StoreResult<()> {
+pub async fn touch(pool: &Pool, id_hash: &Digest, now: i64) -> StoreResult<()> {
     db_run!(pool, |conn| {
-        diesel::update(sessions::table.find(id_hash))
+        diesel::update(sessions::table.find(id_hash.as_bytes()))
             .set(sessions::last_seen_at.eq(now))
             .execute(conn)
             .await?;
@@ -68,9 +69,9 @@ pub async fn touch(pool: &Pool, id_hash: &[u8], now: i64) -> StoreResult<()> {
     })
 }
 
-pub async fn delete(pool: &Pool, id_hash: &[u8]) -> StoreResult<()> {
+pub async fn delete(pool: &Pool, id_hash: &Digest) -> StoreResult<()> {
     db_run!(pool, |conn| {
-        diesel::delete(sessions::table.find(id_hash))
+        diesel::delete(sessions::table.find(id_hash.as_bytes()))
             .execute(conn)
             .await?;
         Ok(())

@@ -9,6 +9,7 @@ use super::models::Token;
 use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::db_run;
+use crate::domain::secret::Digest;
 
 pub async fn insert(pool: &Pool, token: &Token) -> StoreResult<()> {
     db_run!(pool, |conn| {
@@ -20,10 +21,10 @@ pub async fn insert(pool: &Pool, token: &Token) -> StoreResult<()> {
     })
 }
 
-pub async fn find(pool: &Pool, token_hash: &[u8]) -> StoreResult<Option<Token>> {
+pub async fn find(pool: &Pool, token_hash: &Digest) -> StoreResult<Option<Token>> {
     db_run!(pool, |conn| {
         Ok(tokens::table
-            .find(token_hash)
+            .find(token_hash.as_bytes())
             .select(Token::as_select())
             .first(conn)
             .await
@@ -33,16 +34,26 @@ pub async fn find(pool: &Pool, token_hash: &[u8]) -> StoreResult<Option<Token>> 
 
 /// Rotates a refresh token: stores its successors, the last of which names it as parent, in one
 /// statement (see `exchange`). Nothing is stored unless the result is `Issued`.
-pub async fn rotate(pool: &Pool, old_hash: &[u8], issued: [Token; 2]) -> StoreResult<Exchanged> {
+pub async fn rotate(pool: &Pool, old_hash: &Digest, issued: [Token; 2]) -> StoreResult<Exchanged> {
     exchange::run::<exchange::RefreshToken, 2>(pool, old_hash, issued).await
 }
 
-/// What a refresh needs in one indexed read: the token, whether its user (if any) is disabled
-/// (`None`: no such user), and whether it was already used (it has a successor).
+/// A refresh token as a refresh needs it, from one indexed read.
+#[derive(Debug)]
+pub struct RefreshLookup {
+    pub token: Token,
+    /// Whether a token bound to a user may still be used: the user exists and is not
+    /// disabled. (True for client tokens, which have no user.)
+    pub owner_active: bool,
+    /// When it was used, if it was: its successor's creation (or, for rows used before
+    /// migration 0003, `consumed_at`).
+    pub used_at: Option<i64>,
+}
+
 pub async fn find_for_refresh(
     pool: &Pool,
-    token_hash: &[u8],
-) -> StoreResult<Option<(Token, Option<bool>, bool)>> {
+    token_hash: &Digest,
+) -> StoreResult<Option<RefreshLookup>> {
     use super::schema::users;
     let successor = diesel::alias!(tokens as successor);
     db_run!(pool, |conn| {
@@ -53,7 +64,7 @@ pub async fn find_for_refresh(
                     .field(tokens::parent_hash)
                     .eq(tokens::token_hash.nullable())),
             )
-            .filter(tokens::token_hash.eq(token_hash))
+            .filter(tokens::token_hash.eq(token_hash.as_bytes()))
             .select((
                 Token::as_select(),
                 users::disabled.nullable(),
@@ -62,19 +73,21 @@ pub async fn find_for_refresh(
             .first(conn)
             .await
             .optional()?;
-        Ok(found.map(|(t, disabled, next)| {
-            let used = t.consumed_at.is_some() || next.is_some();
-            (t, disabled, used)
+        Ok(found.map(|(token, disabled, next)| RefreshLookup {
+            // A user-bound token whose user is gone (no row joined) or disabled is dead.
+            owner_active: token.user_id.is_none() || disabled == Some(false),
+            used_at: token.consumed_at.or(next),
+            token,
         }))
     })
 }
 
 /// Whether a code or refresh token was used: a token names it as parent (or, for rows used
 /// before migration 0003, its `consumed_at` is set; callers check that on the row).
-pub async fn has_successor(pool: &Pool, grant_hash: &[u8]) -> StoreResult<bool> {
+pub async fn has_successor(pool: &Pool, grant_hash: &Digest) -> StoreResult<bool> {
     db_run!(pool, |conn| {
         Ok(diesel::select(diesel::dsl::exists(
-            tokens::table.filter(tokens::parent_hash.eq(grant_hash)),
+            tokens::table.filter(tokens::parent_hash.eq(grant_hash.as_bytes())),
         ))
         .get_result(conn)
         .await?)
@@ -98,17 +111,25 @@ pub async fn revoke_family(pool: &Pool, family_id: &str, now: i64) -> StoreResul
     .await
 }
 
-/// What introspection needs in one indexed read: the token and, when a user is behind it,
-/// their username and whether they are disabled.
+/// A token as introspection needs it, from one indexed read.
+#[derive(Debug)]
+pub struct IntrospectLookup {
+    pub token: Token,
+    /// The username of the user behind it, if any.
+    pub username: Option<String>,
+    /// Whether that user is disabled (false when there is none).
+    pub user_disabled: bool,
+}
+
 pub async fn find_with_user(
     pool: &Pool,
-    token_hash: &[u8],
-) -> StoreResult<Option<(Token, Option<String>, Option<bool>)>> {
+    token_hash: &Digest,
+) -> StoreResult<Option<IntrospectLookup>> {
     use super::schema::users;
     db_run!(pool, |conn| {
-        Ok(tokens::table
+        let found: Option<(Token, Option<String>, Option<bool>)> = tokens::table
             .left_join(users::table)
-            .filter(tokens::token_hash.eq(token_hash))
+            .filter(tokens::token_hash.eq(token_hash.as_bytes()))
             .select((
                 Token::as_select(),
                 users::username.nullable(),
@@ -116,16 +137,21 @@ pub async fn find_with_user(
             ))
             .first(conn)
             .await
-            .optional()?)
+            .optional()?;
+        Ok(found.map(|(token, username, disabled)| IntrospectLookup {
+            token,
+            username,
+            user_disabled: disabled == Some(true),
+        }))
     })
 }
 
 /// Revokes one token. Returns whether it was live.
-pub async fn revoke(pool: &Pool, token_hash: &[u8], now: i64) -> StoreResult<bool> {
+pub async fn revoke(pool: &Pool, token_hash: &Digest, now: i64) -> StoreResult<bool> {
     db_run!(pool, |conn| {
         Ok(diesel::update(
             tokens::table
-                .find(token_hash)
+                .find(token_hash.as_bytes())
                 .filter(tokens::revoked_at.is_null()),
         )
         .set(tokens::revoked_at.eq(now))

@@ -18,11 +18,11 @@ use super::error::{problem_page, Problem};
 use super::login::current_session;
 use super::request::{browser, form_body, html, is_form, see_other, Browser};
 use super::same_origin::form_from_this_site;
+use super::AppState;
 use super::{detached_page, pages, with_state, ApiError};
 use crate::domain::clients::could_be_client_id;
 use crate::oauth::account;
 use crate::oauth::params::Params;
-use crate::startup::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let show = warp::path::end()

@@ -18,13 +18,13 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::error::{problem_page, Problem};
-use super::login::current_session_for_client;
 use super::request::{browser, form_body, html, is_form, see_other, Browser};
 use super::same_origin::form_from_this_site;
-use super::{detached_page, pages, with_state, ApiError};
-use crate::oauth::authorize::{self, AuthorizeError, REQUEST_PARAMS};
+use super::{cookies, detached_page, pages, with_state, ApiError, AppState};
+use crate::oauth::authorize::{
+    self, AuthorizeError, ConsentQuestion, Incoming, Outcome, REQUEST_PARAMS,
+};
 use crate::oauth::params::Params;
-use crate::startup::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let get = warp::path!("oauth2" / "authorize")
@@ -68,85 +68,61 @@ async fn handle(
     is_post: bool,
 ) -> Result<Response, ApiError> {
     let settings = &state.settings;
-    let issuer = settings.issuer();
-    // A consent decision is the original request plus `decision` and `csrf_token`.
-    let mut decision = None;
-    let mut csrf = None;
-    let raw = match Params::parse(&raw) {
-        Ok(mut p) if is_post && p.contains("decision") => {
-            decision = p.remove("decision");
-            csrf = p.remove("csrf_token");
-            p.to_query()
-        }
-        _ => raw,
+    let cookie = cookies::get(
+        b.cookie.as_deref(),
+        &cookies::name(settings, cookies::SESSION),
+    );
+    let incoming = Incoming {
+        raw: &raw,
+        is_post,
+        session_cookie: cookie.as_deref(),
+        from_this_site: form_from_this_site(settings, &b),
     };
-    let req = match authorize::validate(&state.pool, &state.clients, &raw).await {
-        Ok(r) => r,
-        Err(AuthorizeError::Page(msg)) => {
-            // The client or its redirect URI cannot be trusted: the user is told, not redirected.
-            let client_id = Params::parse(&raw)
-                .ok()
-                .and_then(|p| p.get("client_id").map(str::to_string));
-            return Ok(problem_page(
-                &state.site,
-                StatusCode::BAD_REQUEST,
-                Problem {
-                    title: "This sign-in link does not work",
-                    message: &msg,
-                    next_step: "Go back to the application and try again. If it keeps happening, tell the application's developers.",
-                    client_id: client_id.as_deref(),
-                },
-            ));
-        }
-        Err(AuthorizeError::Redirect(e)) => return Ok(see_other(&e.url(issuer))),
-        Err(AuthorizeError::Store(e)) => return Err(e.into()),
-        Err(AuthorizeError::Internal(cause)) => return Err(ApiError::Internal(cause)),
-    };
-    let found = current_session_for_client(&state, &b, &req.client.client_id).await?;
-    let Some((session, consent)) = found else {
-        let back = format!("/oauth2/authorize?{}", req.params.to_query());
-        let login = format!(
+    let outcome = authorize::authorize(
+        &state.pool,
+        &state.clients,
+        settings,
+        incoming,
+        crate::now(),
+    )
+    .await;
+    Ok(match outcome {
+        Ok(Outcome::ErrorPage { message, client_id }) => problem_page(
+            &state.site,
+            StatusCode::BAD_REQUEST,
+            Problem {
+                title: "This sign-in link does not work",
+                message: &message,
+                next_step: "Go back to the application and try again. If it keeps happening, tell the application's developers.",
+                client_id: client_id.as_deref(),
+            },
+        ),
+        Ok(Outcome::ForgedDecision { client_id }) => problem_page(
+            &state.site,
+            StatusCode::FORBIDDEN,
+            Problem {
+                title: "Nothing was allowed",
+                message: "The answer to the consent question did not come from this site, so it was ignored.",
+                next_step: "Go back to the application and sign in again.",
+                client_id: Some(&client_id),
+            },
+        ),
+        Ok(Outcome::ErrorRedirect(to) | Outcome::RedirectWithCode(to)) => see_other(&to),
+        Ok(Outcome::LoginNeeded { return_to }) => see_other(&format!(
             "/login?{}",
-            Params::from_pairs([("return_to".to_string(), back)])
+            Params::from_pairs([("return_to".to_string(), return_to)])
                 .unwrap_or_default()
                 .to_query()
-        );
-        return Ok(see_other(&login));
-    };
-    let now = crate::now();
-    let user_id = session.user.id.as_str();
+        )),
+        Ok(Outcome::ConsentNeeded(question)) => consent_page(&state, &question),
+        Err(AuthorizeError::Store(e)) => return Err(e.into()),
+        Err(AuthorizeError::Internal(cause)) => return Err(ApiError::Internal(cause)),
+    })
+}
 
-    if let Some(decision) = decision {
-        let csrf_ok = csrf.as_deref().is_some_and(|t| session.csrf_matches(t));
-        if !csrf_ok || !form_from_this_site(settings, &b) {
-            return Ok(problem_page(
-                &state.site,
-                StatusCode::FORBIDDEN,
-                Problem {
-                    title: "Nothing was allowed",
-                    message: "The answer to the consent question did not come from this site, so it was ignored.",
-                    next_step: "Go back to the application and sign in again.",
-                    client_id: Some(&req.client.client_id),
-                },
-            ));
-        }
-        if decision != "allow" {
-            return Ok(see_other(&authorize::denied(&req).url(issuer)));
-        }
-        authorize::remember_consent(&state.pool, user_id, &req, now).await?;
-        return Ok(see_other(
-            &authorize::issue_code(&state.pool, settings, user_id, &req, now).await?,
-        ));
-    }
-
-    if authorize::consent_covers(consent.as_ref(), &req) {
-        return Ok(see_other(
-            &authorize::issue_code(&state.pool, settings, user_id, &req, now).await?,
-        ));
-    }
-    let metadata: serde_json::Value =
-        serde_json::from_str(&req.client.metadata).unwrap_or_default();
-    let csrf = session.csrf_token();
+fn consent_page(state: &AppState, q: &ConsentQuestion) -> Response {
+    let req = &q.request;
+    let csrf = q.session.csrf_token();
     let redirect_host = url::Url::parse(&req.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -156,17 +132,16 @@ async fn handle(
         .iter()
         .filter(|(k, _)| REQUEST_PARAMS.contains(k))
         .collect();
-    let return_to = format!("/oauth2/authorize?{}", req.params.to_query());
     let page = pages::ConsentPage {
         site: &state.site,
-        username: &session.user.username,
+        username: &q.session.user.username,
         client_name: &req.client.name,
         redirect_host: &redirect_host,
-        client_uri: metadata.get("client_uri").and_then(|v| v.as_str()),
-        scopes: pages::describe_scopes(&req.scope, &settings.scopes),
+        client_uri: req.client.client_uri(),
+        scopes: pages::describe_scopes(&req.scope, &state.settings.scopes),
         hidden,
         csrf: &csrf,
-        return_to: &return_to,
+        return_to: &q.return_to,
     };
-    Ok(html(StatusCode::OK, pages::render(&page)))
+    html(StatusCode::OK, pages::render(&page))
 }

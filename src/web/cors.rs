@@ -10,7 +10,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::with_state;
-use crate::startup::AppState;
+use super::AppState;
 
 /// Who may read a response from a browser page.
 #[derive(Debug, Clone, Copy)]

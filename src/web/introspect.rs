@@ -8,8 +8,8 @@ use warp::{Filter, Reply};
 
 use super::cors;
 use super::token::client_endpoint;
+use super::AppState;
 use crate::oauth::introspect;
-use crate::startup::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     // Resource servers call introspection from their backends: no CORS.

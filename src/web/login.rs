@@ -19,14 +19,13 @@ use warp::Filter;
 use super::error::{problem_page, Problem};
 use super::request::{browser, form_body, html, is_form, see_other, with_cookie, Browser};
 use super::same_origin::form_from_this_site;
+use super::AppState;
 use super::{cookies, detached_page, pages, with_state, ApiError};
 use crate::domain::clients::could_be_client_id;
 use crate::domain::password::Password;
 use crate::domain::secret::random_b64;
 use crate::oauth::login::{self, ActiveSession, LoginError};
 use crate::oauth::params::Params;
-use crate::startup::AppState;
-use crate::store::models::Consent;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let show = warp::path!("login")
@@ -269,26 +268,6 @@ pub async fn current_session(
         Some(value) => {
             Ok(login::resolve(&state.pool, &state.settings, &value, crate::now()).await?)
         }
-        None => Ok(None),
-    }
-}
-
-/// The live session of this browser and what its user allowed `client_id`, in one read.
-pub async fn current_session_for_client(
-    state: &AppState,
-    b: &Browser,
-    client_id: &str,
-) -> Result<Option<(ActiveSession, Option<Consent>)>, ApiError> {
-    let name = cookies::name(&state.settings, cookies::SESSION);
-    match cookies::get(b.cookie.as_deref(), &name) {
-        Some(value) => Ok(login::resolve_for_client(
-            &state.pool,
-            &state.settings,
-            &value,
-            client_id,
-            crate::now(),
-        )
-        .await?),
         None => Ok(None),
     }
 }

@@ -8,9 +8,9 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::AppState;
 use super::{cors, with_state};
 use crate::settings::{RegistrationPolicy, Settings};
-use crate::startup::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!(".well-known" / "oauth-authorization-server")

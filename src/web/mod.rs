@@ -15,6 +15,7 @@ pub mod pages;
 pub mod register;
 pub mod request;
 pub mod same_origin;
+mod state;
 pub mod token;
 
 use std::future::Future;
@@ -26,8 +27,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 pub use error::ApiError;
-
-use crate::startup::AppState;
+pub use state::AppState;
 
 /// All routes, with security headers and the single `recover`.
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {

@@ -11,10 +11,10 @@ use warp::{Filter, Reply};
 
 use super::request::{browser, Browser, MAX_FORM_BYTES};
 use super::token::no_store;
+use super::AppState;
 use super::{detached, with_state, ApiError};
 use crate::oauth::registration::{self, RegistrationError};
 use crate::settings::RegistrationPolicy;
-use crate::startup::AppState;
 use crate::store::clients;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {

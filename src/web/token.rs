@@ -11,11 +11,11 @@ use warp::{Filter, Reply};
 use std::future::Future;
 
 use super::request::{form_body, form_params};
+use super::AppState;
 use super::{cors, detached, with_state, ApiError};
 use crate::oauth::error::{OAuthError, TokenError};
 use crate::oauth::params::Params;
 use crate::oauth::{grants, ErrorCode};
-use crate::startup::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     client_endpoint(

@@ -327,7 +327,7 @@ async fn codes_expire_after_60_seconds_by_default() {
         .authorize_as("gus", &[("response_type", "code"), ("client_id", &c.id)])
         .await;
     let digest = portcullis::domain::secret::Secret::from_presented(q["code"].as_str()).digest();
-    let row = portcullis::store::codes::find(&app.pool, digest.as_bytes())
+    let row = portcullis::store::codes::find(&app.pool, &digest)
         .await
         .unwrap()
         .unwrap();

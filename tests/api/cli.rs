@@ -181,7 +181,7 @@ async fn client_commands() {
         .unwrap()
         .unwrap();
     let digest = portcullis::domain::secret::Secret::from_presented(secret.clone()).digest();
-    assert_eq!(row.secret_hash.as_deref(), Some(digest.as_bytes()));
+    assert_eq!(row.secret_hash, Some(digest));
 
     let public = json(&cli.ok(&[
         "client",
@@ -228,7 +228,7 @@ async fn client_commands() {
         .await
         .unwrap()
         .unwrap();
-    assert!(!digest.matches(row.secret_hash.as_deref().unwrap()));
+    assert!(!digest.matches(row.secret_hash.unwrap().as_bytes()));
     let public_id = public["client_id"].as_str().unwrap();
     assert!(cli
         .fails(&["client", "rotate-secret", public_id])

@@ -3,10 +3,11 @@
 //! outcomes, to byte-exact storage of the hashes, and to keeping a recorded use across a revert
 //! of the migration that introduced it.
 
+use portcullis::domain::secret::Digest;
 use portcullis::domain::secret::{prefix, Secret};
 use portcullis::store::exchange::Exchanged;
 use portcullis::store::migrations::{self, Action, Outcome};
-use portcullis::store::models::{Token, KIND_ACCESS, KIND_REFRESH};
+use portcullis::store::models::{Token, TokenKind};
 use portcullis::store::tokens;
 
 use crate::helpers::*;
@@ -22,18 +23,15 @@ async fn setup() -> (TestApp, TestClient) {
 async fn refresh_row(app: &TestApp, c: &TestClient) -> Token {
     let issued = app.tokens_for(c, "hal", "read").await;
     let digest = Secret::from_presented(issued["refresh_token"].as_str().unwrap()).digest();
-    tokens::find(&app.pool, digest.as_bytes())
-        .await
-        .unwrap()
-        .unwrap()
+    tokens::find(&app.pool, &digest).await.unwrap().unwrap()
 }
 
 /// Successor rows for `parent`, with fresh random hashes (any byte values, so a backend that
 /// re-encoded them as text would be caught).
 fn successors(parent: &Token) -> [Token; 2] {
-    let row = |kind: &str, p: &str| Token {
+    let row = |kind: TokenKind, p: &str| Token {
         token_hash: Secret::generate(p).digest().as_bytes().to_vec(),
-        kind: kind.into(),
+        kind,
         client_id: parent.client_id.clone(),
         user_id: parent.user_id.clone(),
         scope: parent.scope.clone(),
@@ -45,13 +43,19 @@ fn successors(parent: &Token) -> [Token; 2] {
         parent_hash: None,
     };
     [
-        row(KIND_ACCESS, prefix::ACCESS_TOKEN),
-        row(KIND_REFRESH, prefix::REFRESH_TOKEN),
+        row(TokenKind::Access, prefix::ACCESS_TOKEN),
+        row(TokenKind::Refresh, prefix::REFRESH_TOKEN),
     ]
 }
 
+/// The digest a row is stored under.
+fn key(t: &Token) -> Digest {
+    Digest::from_slice(&t.token_hash).expect("a SHA-256 digest")
+}
+
 async fn stored(app: &TestApp, hash: &[u8]) -> Option<Token> {
-    tokens::find(&app.pool, hash).await.unwrap()
+    let digest = Digest::from_slice(hash).expect("a SHA-256 digest");
+    tokens::find(&app.pool, &digest).await.unwrap()
 }
 
 #[tokio::test]
@@ -60,7 +64,7 @@ async fn a_rotation_is_issued_once_and_stores_the_hashes_byte_for_byte() {
     let parent = refresh_row(&app, &c).await;
 
     let first = successors(&parent);
-    let outcome = tokens::rotate(&app.pool, &parent.token_hash, first.clone())
+    let outcome = tokens::rotate(&app.pool, &key(&parent), first.clone())
         .await
         .unwrap();
     assert_eq!(outcome, Exchanged::Issued);
@@ -77,14 +81,14 @@ async fn a_rotation_is_issued_once_and_stores_the_hashes_byte_for_byte() {
 
     // Single use: a second exchange of the same parent stores nothing.
     let second = successors(&parent);
-    let outcome = tokens::rotate(&app.pool, &parent.token_hash, second.clone())
+    let outcome = tokens::rotate(&app.pool, &key(&parent), second.clone())
         .await
         .unwrap();
     assert_eq!(outcome, Exchanged::AlreadyUsed);
     for row in &second {
         assert!(stored(&app, &row.token_hash).await.is_none());
     }
-    assert!(tokens::has_successor(&app.pool, &parent.token_hash)
+    assert!(tokens::has_successor(&app.pool, &key(&parent))
         .await
         .unwrap());
 }
@@ -99,7 +103,7 @@ async fn a_refresh_token_revoked_before_its_rotation_issues_nothing() {
         .unwrap();
 
     let rows = successors(&parent);
-    let outcome = tokens::rotate(&app.pool, &parent.token_hash, rows.clone())
+    let outcome = tokens::rotate(&app.pool, &key(&parent), rows.clone())
         .await
         .unwrap();
     assert_eq!(outcome, Exchanged::Refused);
@@ -108,7 +112,7 @@ async fn a_refresh_token_revoked_before_its_rotation_issues_nothing() {
     }
     // An unknown parent is refused the same way.
     let unknown = Secret::generate(prefix::REFRESH_TOKEN).digest();
-    let outcome = tokens::rotate(&app.pool, unknown.as_bytes(), successors(&parent))
+    let outcome = tokens::rotate(&app.pool, &unknown, successors(&parent))
         .await
         .unwrap();
     assert_eq!(outcome, Exchanged::Refused);
@@ -168,7 +172,7 @@ async fn rotations_racing_a_family_revocation_all_complete_and_leave_nothing_liv
                 } else {
                     let rows = successors(&parent);
                     let hashes = rows.iter().map(|r| r.token_hash.clone()).collect();
-                    tokens::rotate(&pool, &parent.token_hash, rows)
+                    tokens::rotate(&pool, &key(&parent), rows)
                         .await
                         .map(|_| hashes)
                 }

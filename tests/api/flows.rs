@@ -71,7 +71,7 @@ async fn confidential_client_authorize_login_consent_token_refresh_refresh() {
     let digest =
         portcullis::domain::secret::Secret::from_presented(third["access_token"].as_str().unwrap())
             .digest();
-    let row = portcullis::store::tokens::find(&app.pool, digest.as_bytes())
+    let row = portcullis::store::tokens::find(&app.pool, &digest)
         .await
         .unwrap()
         .unwrap();

@@ -311,7 +311,7 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
     // RFC 6749 §4.1.2: single use; tokens issued from it SHOULD be revoked.
     assert_oauth_error(app.exchange(&c, &code, &[]).await, 400, "invalid_grant").await;
     let access = Secret::from_presented(first["access_token"].as_str().unwrap()).digest();
-    let row = portcullis::store::tokens::find(&app.pool, access.as_bytes())
+    let row = portcullis::store::tokens::find(&app.pool, &access)
         .await
         .unwrap()
         .unwrap();
@@ -339,13 +339,38 @@ async fn reusing_a_rotated_refresh_token_revokes_the_family() {
     assert_oauth_error(r, 400, "invalid_grant").await;
     for t in [&first["access_token"], &second["access_token"]] {
         let d = Secret::from_presented(t.as_str().unwrap()).digest();
-        assert!(portcullis::store::tokens::find(&app.pool, d.as_bytes())
+        assert!(portcullis::store::tokens::find(&app.pool, &d)
             .await
             .unwrap()
             .unwrap()
             .revoked_at
             .is_some());
     }
+}
+
+/// `tokens.refresh_reuse_grace_secs`: inside the window a reuse is `invalid_grant` and
+/// revokes nothing; after it, the same reuse revokes the family (RFC 9700 §4.14.2).
+#[tokio::test]
+async fn a_reuse_inside_the_grace_period_is_refused_without_revoking() {
+    let app = spawn_app_with(|s| s.tokens.refresh_reuse_grace_secs = 2).await;
+    app.add_user("hal").await;
+    let c = app.confidential_client().await;
+    let first = app.tokens_for(&c, "hal", "read").await;
+    let old = first["refresh_token"].as_str().unwrap();
+    let second: serde_json::Value = app.refresh(&c, old, &[]).await.json().await.unwrap();
+    assert_oauth_error(app.refresh(&c, old, &[]).await, 400, "invalid_grant").await;
+    let live = second["refresh_token"].as_str().unwrap();
+    let d = Secret::from_presented(live).digest();
+    let row = portcullis::store::tokens::find(&app.pool, &d)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.revoked_at.is_none(), "inside the grace period");
+
+    // Times are whole seconds: wait until the window has surely closed.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_oauth_error(app.refresh(&c, old, &[]).await, 400, "invalid_grant").await;
+    assert_oauth_error(app.refresh(&c, live, &[]).await, 400, "invalid_grant").await;
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use portcullis::domain::clients::NewClientSpec;
 use portcullis::domain::password::Password;
 use portcullis::domain::secret::{prefix, random_id, Secret};
 use portcullis::oauth::accounts::{self, Lifetimes};
-use portcullis::store::models::{Consent, Token, KIND_ACCESS, KIND_REFRESH};
+use portcullis::store::models::{Consent, Token, TokenKind};
 use portcullis::store::{consents, tokens, Pool};
 
 use crate::http::{self, Conn};
@@ -137,7 +137,7 @@ impl Context {
         let now = portcullis::now();
         Token {
             token_hash: secret.digest().as_bytes().to_vec(),
-            kind: KIND_ACCESS.into(),
+            kind: TokenKind::Access,
             client_id: self.client_id.clone(),
             user_id: None,
             scope: "read".into(),
@@ -158,7 +158,7 @@ impl Context {
             &self.pool,
             &Token {
                 token_hash: secret.digest().as_bytes().to_vec(),
-                kind: KIND_REFRESH.into(),
+                kind: TokenKind::Refresh,
                 client_id: self.client_id.clone(),
                 user_id: Some(self.user_id.clone()),
                 scope: "read".into(),

@@ -17,7 +17,7 @@ use oxide_auth::primitives::issuer::{IssuedToken, TokenType};
 
 use super::machine::{self, GrantParts};
 use super::{new_token, ttl, TokenResponse};
-use crate::domain::clients::GRANT_REFRESH_TOKEN;
+use crate::domain::clients::{Client, GrantType};
 use crate::domain::pkce;
 use crate::domain::scope::Scope;
 use crate::domain::secret::Secret;
@@ -26,7 +26,7 @@ use crate::oauth::params::Params;
 use crate::oauth::ErrorCode::*;
 use crate::settings::Settings;
 use crate::store::exchange::Exchanged;
-use crate::store::models::{Client, KIND_ACCESS, KIND_REFRESH};
+use crate::store::models::TokenKind;
 use crate::store::{codes, tokens, Pool};
 
 const MACHINE: &str = "authorization code";
@@ -83,7 +83,11 @@ pub async fn exchange(
         return oauth(InvalidRequest, "code is required");
     };
     let digest = Secret::from_presented(code).digest();
-    let Some((row, user_disabled, used)) = codes::find_with_user(pool, digest.as_bytes()).await?
+    let Some(codes::CodeLookup {
+        code: row,
+        user_disabled,
+        used,
+    }) = codes::find_with_user(pool, &digest).await?
     else {
         return oauth(InvalidGrant, "unknown authorization code");
     };
@@ -168,7 +172,7 @@ pub async fn exchange(
     let scope = machine::from_machine_scope(&granted.scope)?.to_string();
 
     let (access, access_row) = new_token(
-        KIND_ACCESS,
+        TokenKind::Access,
         client,
         Some(&row.user_id),
         &scope,
@@ -176,9 +180,9 @@ pub async fn exchange(
         now,
         settings,
     );
-    let (refresh, refresh_row) = if client.grant_type_list().contains(&GRANT_REFRESH_TOKEN) {
+    let (refresh, refresh_row) = if client.may_use(GrantType::RefreshToken) {
         let (secret, r) = new_token(
-            KIND_REFRESH,
+            TokenKind::Refresh,
             client,
             Some(&row.user_id),
             &scope,
@@ -193,8 +197,8 @@ pub async fn exchange(
     let expires_at = access_row.expires_at;
     // The one place a code is consumed: a single statement (store::exchange).
     let outcome = match refresh_row {
-        Some(r) => codes::redeem(pool, digest.as_bytes(), [access_row, r]).await?,
-        None => codes::redeem(pool, digest.as_bytes(), [access_row]).await?,
+        Some(r) => codes::redeem(pool, &digest, [access_row, r]).await?,
+        None => codes::redeem(pool, &digest, [access_row]).await?,
     };
     match outcome {
         Exchanged::Issued => {}
@@ -222,7 +226,7 @@ pub async fn exchange(
     }
     Ok(TokenResponse {
         access_token: access,
-        expires_in: ttl(client, KIND_ACCESS, settings),
+        expires_in: ttl(client, TokenKind::Access, settings),
         scope,
         refresh_token: refresh,
     })

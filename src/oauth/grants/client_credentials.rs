@@ -16,13 +16,14 @@ use oxide_auth::primitives::registrar::{BoundClient, PreGrant};
 
 use super::machine;
 use super::{new_token, ttl, TokenResponse};
+use crate::domain::clients::Client;
 use crate::domain::scope::Scope;
 use crate::domain::secret::random_id;
 use crate::oauth::error::{oauth, TokenError};
 use crate::oauth::params::Params;
 use crate::oauth::ErrorCode::*;
 use crate::settings::Settings;
-use crate::store::models::{Client, KIND_ACCESS};
+use crate::store::models::TokenKind;
 use crate::store::{tokens, Pool};
 
 const MACHINE: &str = "client credentials";
@@ -69,8 +70,7 @@ pub async fn issue(
             "public clients cannot use client_credentials",
         );
     }
-    let allowed = Scope::parse(&client.scope).unwrap_or_default();
-    let Some(scope) = Scope::requested(params.get("scope"), &allowed) else {
+    let Some(scope) = Scope::requested(params.get("scope"), &client.scope) else {
         return oauth(
             InvalidScope,
             "the requested scope is not allowed for this client",
@@ -83,14 +83,13 @@ pub async fn issue(
     // The machine binds the client to a redirect URI it never uses; a machine client may have
     // none registered, so the issuer stands in.
     let bound_uri = client
-        .redirect_uri_list()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| settings.issuer().to_string());
-    let scope = drive(&request, &bound_uri, &scope)?;
+        .redirect_uris
+        .first()
+        .map_or(settings.issuer(), String::as_str);
+    let scope = drive(&request, bound_uri, &scope)?;
 
     let (access, row) = new_token(
-        KIND_ACCESS,
+        TokenKind::Access,
         client,
         None,
         &scope.to_string(),
@@ -107,7 +106,7 @@ pub async fn issue(
     }
     Ok(TokenResponse {
         access_token: access,
-        expires_in: ttl(client, KIND_ACCESS, settings),
+        expires_in: ttl(client, TokenKind::Access, settings),
         scope: scope.to_string(),
         refresh_token: None,
     })

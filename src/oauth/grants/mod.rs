@@ -24,12 +24,10 @@ use super::client_cache::ClientCache;
 use super::error::{oauth, TokenError};
 use super::params::Params;
 use super::ErrorCode::*;
-use crate::domain::clients::{
-    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
-};
+use crate::domain::clients::{Client, GrantType};
 use crate::domain::secret::{prefix, Secret};
 use crate::settings::Settings;
-use crate::store::models::{Client, Token, KIND_ACCESS};
+use crate::store::models::{Token, TokenKind};
 use crate::store::Pool;
 
 /// A successful token response (RFC 6749 §5.1).
@@ -68,45 +66,43 @@ pub async fn handle(
         return oauth(InvalidRequest, "grant_type is required");
     };
     let client = client_auth::authenticate(pool, cache, params, authorization).await?;
-    let allowed = |g: &str| client.grant_type_list().contains(&g);
-    match grant_type {
-        GRANT_AUTHORIZATION_CODE | GRANT_REFRESH_TOKEN | GRANT_CLIENT_CREDENTIALS
-            if !allowed(grant_type) =>
-        {
-            oauth(
-                UnauthorizedClient,
-                format!("this client may not use the {grant_type} grant"),
-            )
-        }
-        GRANT_AUTHORIZATION_CODE => {
+    let Some(grant) = GrantType::parse(grant_type) else {
+        return oauth(
+            UnsupportedGrantType,
+            format!("grant type {grant_type:?} is not supported"),
+        );
+    };
+    if !client.may_use(grant) {
+        return oauth(
+            UnauthorizedClient,
+            format!("this client may not use the {grant_type} grant"),
+        );
+    }
+    match grant {
+        GrantType::AuthorizationCode => {
             authorization_code::exchange(pool, settings, &client, params, now).await
         }
-        GRANT_REFRESH_TOKEN => refresh::rotate(pool, settings, &client, params, now).await,
-        GRANT_CLIENT_CREDENTIALS => {
+        GrantType::RefreshToken => refresh::rotate(pool, settings, &client, params, now).await,
+        GrantType::ClientCredentials => {
             client_credentials::issue(pool, settings, &client, params, now).await
         }
-        other => oauth(
-            UnsupportedGrantType,
-            format!("grant type {other:?} is not supported"),
-        ),
     }
 }
 
-pub(crate) fn ttl(client: &Client, kind: &str, settings: &Settings) -> i64 {
-    if kind == KIND_ACCESS {
-        client
+pub(crate) fn ttl(client: &Client, kind: TokenKind, settings: &Settings) -> i64 {
+    match kind {
+        TokenKind::Access => client
             .access_token_ttl
-            .unwrap_or(settings.tokens.access_token_ttl_secs)
-    } else {
-        client
+            .unwrap_or(settings.tokens.access_token_ttl_secs),
+        TokenKind::Refresh => client
             .refresh_token_ttl
-            .unwrap_or(settings.tokens.refresh_token_ttl_secs)
+            .unwrap_or(settings.tokens.refresh_token_ttl_secs),
     }
 }
 
 /// A new token and its row; the secret is shown once, the row stores its digest.
 pub(crate) fn new_token(
-    kind: &str,
+    kind: TokenKind,
     client: &Client,
     user_id: Option<&str>,
     scope: &str,
@@ -114,14 +110,13 @@ pub(crate) fn new_token(
     now: i64,
     settings: &Settings,
 ) -> (Secret, Token) {
-    let secret = Secret::generate(if kind == KIND_ACCESS {
-        prefix::ACCESS_TOKEN
-    } else {
-        prefix::REFRESH_TOKEN
+    let secret = Secret::generate(match kind {
+        TokenKind::Access => prefix::ACCESS_TOKEN,
+        TokenKind::Refresh => prefix::REFRESH_TOKEN,
     });
     let row = Token {
         token_hash: secret.digest().as_bytes().to_vec(),
-        kind: kind.to_string(),
+        kind,
         client_id: client.client_id.clone(),
         user_id: user_id.map(str::to_string),
         scope: scope.to_string(),

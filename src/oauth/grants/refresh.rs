@@ -2,7 +2,8 @@
 //! oxide-auth's `Refresh` machine.
 //!
 //! Portcullis decides from the one read of the token: unknown, another client's, revoked,
-//! already used (which revokes the family), expired, its user disabled — all `invalid_grant`.
+//! already used (`reused`: the family is revoked), expired, its user disabled — all
+//! `invalid_grant`.
 //! The machine then checks the token's client against the caller and decides the scope: it
 //! may only narrow (`invalid_scope` otherwise). The rotation is the single-statement exchange.
 
@@ -14,6 +15,7 @@ use oxide_auth::primitives::issuer::{RefreshedToken, TokenType};
 
 use super::machine::{self, GrantParts};
 use super::{new_token, ttl, TokenResponse};
+use crate::domain::clients::Client;
 use crate::domain::scope::Scope;
 use crate::domain::secret::Secret;
 use crate::oauth::error::{oauth, TokenError};
@@ -21,7 +23,7 @@ use crate::oauth::params::Params;
 use crate::oauth::ErrorCode::*;
 use crate::settings::Settings;
 use crate::store::exchange::Exchanged;
-use crate::store::models::{Client, KIND_ACCESS, KIND_REFRESH};
+use crate::store::models::TokenKind;
 use crate::store::{tokens, Pool};
 
 const MACHINE: &str = "refresh";
@@ -71,27 +73,22 @@ pub async fn rotate(
         return oauth(InvalidRequest, "refresh_token is required");
     };
     let digest = Secret::from_presented(presented).digest();
-    // The token and its user's state in one read.
-    let (row, user_disabled, used) = match tokens::find_for_refresh(pool, digest.as_bytes()).await?
-    {
-        Some((t, disabled, used)) if t.kind == KIND_REFRESH && t.client_id == client.client_id => {
-            (t, disabled, used)
-        }
+    // The token, its user's state and whether it was used, in one read.
+    let found = match tokens::find_for_refresh(pool, &digest).await? {
+        Some(f) if f.token.kind == TokenKind::Refresh && f.token.client_id == client.client_id => f,
         _ => return oauth(InvalidGrant, "unknown refresh token"),
     };
+    let row = &found.token;
     if row.revoked_at.is_some() {
         return oauth(InvalidGrant, "the refresh token was revoked");
     }
-    if used {
-        let n = tokens::revoke_family(pool, &row.family_id, now).await?;
-        tracing::warn!(client_id = %client.client_id, revoked = n, "rotated refresh token reused; family revoked");
-        return oauth(InvalidGrant, "the refresh token was already used");
+    if let Some(used_at) = found.used_at {
+        return reused(pool, settings, client, &row.family_id, used_at, now).await;
     }
     if row.expires_at <= now {
         return oauth(InvalidGrant, "the refresh token has expired");
     }
-    // A user-bound token whose user is gone (None from the join) or disabled is dead.
-    if row.user_id.is_some() && user_disabled != Some(false) {
+    if !found.owner_active {
         return oauth(InvalidGrant, "the resource owner is no longer active");
     }
     let granted = Scope::parse(&row.scope).ok_or_else(|| {
@@ -123,7 +120,7 @@ pub async fn rotate(
 
     let user = row.user_id.as_deref();
     let (access, access_row) = new_token(
-        KIND_ACCESS,
+        TokenKind::Access,
         client,
         user,
         &access_scope,
@@ -132,7 +129,7 @@ pub async fn rotate(
         settings,
     );
     let (next, next_row) = new_token(
-        KIND_REFRESH,
+        TokenKind::Refresh,
         client,
         user,
         &row.scope,
@@ -141,9 +138,12 @@ pub async fn rotate(
         settings,
     );
     let expires_at = access_row.expires_at;
-    match tokens::rotate(pool, digest.as_bytes(), [access_row, next_row]).await? {
+    match tokens::rotate(pool, &digest, [access_row, next_row]).await? {
         Exchanged::Issued => {}
-        Exchanged::AlreadyUsed => return oauth(InvalidGrant, "the refresh token was already used"),
+        // A concurrent rotation won: the token was used just now, by someone else.
+        Exchanged::AlreadyUsed => {
+            return reused(pool, settings, client, &row.family_id, now, now).await
+        }
         Exchanged::Refused => return oauth(InvalidGrant, "the refresh token was revoked"),
     }
     let refreshed = RefreshedToken {
@@ -162,10 +162,33 @@ pub async fn rotate(
     }
     Ok(TokenResponse {
         access_token: access,
-        expires_in: ttl(client, KIND_ACCESS, settings),
+        expires_in: ttl(client, TokenKind::Access, settings),
         scope: access_scope,
         refresh_token: Some(next),
     })
+}
+
+/// A rotated refresh token presented again (RFC 9700 §4.14.2): two parties hold it, so its
+/// whole family is revoked, the tokens its rotation issued included. The rule is the same
+/// whether the reuse shows at the read or as a lost race with a concurrent rotation. Within
+/// `tokens.refresh_reuse_grace_secs` of the rotation (opt-in, default 0) the reuse is only
+/// refused: an app whose tabs refresh at once keeps the winner's tokens.
+async fn reused(
+    pool: &Pool,
+    settings: &Settings,
+    client: &Client,
+    family_id: &str,
+    used_at: i64,
+    now: i64,
+) -> Result<TokenResponse, TokenError> {
+    let grace = settings.tokens.refresh_reuse_grace_secs;
+    if now < used_at.saturating_add(grace) {
+        tracing::info!(client_id = %client.client_id, "rotated refresh token reused within the grace period; refused");
+    } else {
+        let n = tokens::revoke_family(pool, family_id, now).await?;
+        tracing::warn!(client_id = %client.client_id, revoked = n, "rotated refresh token reused; family revoked");
+    }
+    oauth(InvalidGrant, "the refresh token was already used")
 }
 
 /// Runs the machine up to its `Refresh` step; returns the grant it would refresh, with the

@@ -1,26 +1,25 @@
-//! The authorization endpoint (RFC 6749 §4.1.1–4.1.2, RFC 7636, RFC 9207, RFC 9700).
+//! Validating an authorization request (RFC 6749 §4.1.1, RFC 7636, RFC 9700) and issuing the
+//! code (§4.1.2, RFC 9207).
 //!
 //! Until the client and redirect URI are known to be good, errors are shown to the user and
 //! never redirected (§4.1.2.1: no open redirector). After that, errors go back to the client.
-//!
 //! Portcullis decides every rule itself first (client, redirect URI with RFC 8252's loopback
 //! ports, a missing `response_type`, the client's grants, scope, PKCE), then runs oxide-auth's
-//! `Authorization` machine over the result, which binds the client to the redirect URI, checks
-//! the response type and scope syntax again and yields the pre-grant the code is issued for.
-//! Codes are issued by Portcullis (configured lifetime, `iss`), never by the machine's
-//! `Pending::authorize` (a fixed 10 minutes).
+//! `Authorization` machine (`machine`) over the result. Codes are issued here (configured
+//! lifetime, `iss`), never by the machine's `Pending::authorize` (a fixed 10 minutes).
 
-use std::borrow::Cow;
+use std::sync::Arc;
 
-use super::client_cache::ClientCache;
-use super::params::Params;
-use super::ErrorCode::{self, *};
-use crate::domain::clients::{redirect_uri_matches, GRANT_AUTHORIZATION_CODE};
+use super::machine::{pre_grant_scope, MachineVerdict};
+use crate::domain::clients::{redirect_uri_matches, Client, GrantType};
 use crate::domain::pkce;
 use crate::domain::scope::Scope;
 use crate::domain::secret::{prefix, random_id, Secret};
+use crate::oauth::client_cache::ClientCache;
+use crate::oauth::params::Params;
+use crate::oauth::ErrorCode::{self, *};
 use crate::settings::Settings;
-use crate::store::models::{AuthorizationCode, Client, Consent};
+use crate::store::models::{AuthorizationCode, Consent};
 use crate::store::{codes, consents, Pool, StoreError};
 
 /// The parameters a consent form carries back, besides its own.
@@ -37,7 +36,7 @@ pub const REQUEST_PARAMS: [&str; 7] = [
 /// A validated authorization request.
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
-    pub client: Client,
+    pub client: Arc<Client>,
     pub redirect_uri: String,
     pub redirect_uri_explicit: bool,
     pub scope: Scope,
@@ -47,8 +46,9 @@ pub struct AuthRequest {
     pub params: Params,
 }
 
+/// Why a request was not accepted.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthorizeError {
+pub enum Invalid {
     /// Shown to the user on an error page; the client and redirect URI are not trusted.
     #[error("{0}")]
     Page(String),
@@ -95,16 +95,12 @@ pub fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 /// Validates an authorization request. `raw` is the query string or form body as received.
-pub async fn validate(
-    pool: &Pool,
-    cache: &ClientCache,
-    raw: &str,
-) -> Result<AuthRequest, AuthorizeError> {
+pub async fn validate(pool: &Pool, cache: &ClientCache, raw: &str) -> Result<AuthRequest, Invalid> {
     let params = match Params::parse(raw) {
         Ok(p) => p,
         // A repeated client_id or redirect_uri makes the redirect target unknowable.
         Err(rep) if rep.0 == "client_id" || rep.0 == "redirect_uri" => {
-            return Err(AuthorizeError::Page(format!(
+            return Err(Invalid::Page(format!(
                 "The request repeats the {} parameter.",
                 rep.0
             )))
@@ -146,14 +142,13 @@ pub async fn validate(
             )
         }
     }
-    if !client.grant_type_list().contains(&GRANT_AUTHORIZATION_CODE) {
+    if !client.may_use(GrantType::AuthorizationCode) {
         return fail(
             UnauthorizedClient,
             "this client may not use the authorization code grant",
         );
     }
-    let allowed = Scope::parse(&client.scope).unwrap_or_default();
-    let Some(scope) = Scope::requested(params.get("scope"), &allowed) else {
+    let Some(scope) = Scope::requested(params.get("scope"), &client.scope) else {
         return fail(
             InvalidScope,
             "the requested scope is not allowed for this client",
@@ -193,7 +188,7 @@ pub async fn validate(
         Err(MachineVerdict::Refused(code)) => {
             return fail(code, "the authorization request is not valid")
         }
-        Err(MachineVerdict::Failed(why)) => return Err(AuthorizeError::Internal(why)),
+        Err(MachineVerdict::Failed(why)) => return Err(Invalid::Internal(why)),
     };
     Ok(AuthRequest {
         state: params.get("state").map(str::to_string),
@@ -206,132 +201,13 @@ pub async fn validate(
     })
 }
 
-/// The request as oxide-auth's `Authorization` machine sees it: the parameters as received,
-/// except the redirect URI, which is the one Portcullis resolved (the registered one when the
-/// request named none, or the presented loopback URI whose port may differ).
-struct MachineRequest<'a> {
-    params: &'a Params,
-    redirect_uri: &'a str,
-}
-
-impl oxide_auth::code_grant::authorization::Request for MachineRequest<'_> {
-    fn valid(&self) -> bool {
-        true
-    }
-
-    fn client_id(&self) -> Option<Cow<'_, str>> {
-        self.params.get("client_id").map(Cow::Borrowed)
-    }
-
-    fn scope(&self) -> Option<Cow<'_, str>> {
-        self.params.get("scope").map(Cow::Borrowed)
-    }
-
-    fn redirect_uri(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(self.redirect_uri))
-    }
-
-    fn state(&self) -> Option<Cow<'_, str>> {
-        self.params.get("state").map(Cow::Borrowed)
-    }
-
-    fn response_type(&self) -> Option<Cow<'_, str>> {
-        self.params.get("response_type").map(Cow::Borrowed)
-    }
-
-    fn extension(&self, key: &str) -> Option<Cow<'_, str>> {
-        self.params.get(key).map(Cow::Borrowed)
-    }
-}
-
-enum MachineVerdict {
-    /// The machine refused the request (an error it would redirect with).
-    Refused(ErrorCode),
-    /// The machine failed on an input Portcullis gave it: a bug, logged.
-    Failed(String),
-}
-
-/// Runs the `Authorization` machine over a request Portcullis has accepted; returns the scope
-/// of the pre-grant it yields. Synchronous: no `Input` (which borrows the request) is held
-/// across an `.await`.
-fn pre_grant_scope(
-    params: &Params,
-    client_id: &str,
-    redirect_uri: &str,
-    scope: &Scope,
-) -> Result<Scope, MachineVerdict> {
-    use oxide_auth::code_grant::authorization::{Authorization, Error, Input, Output};
-    use oxide_auth::code_grant::error::AuthorizationErrorType as Kind;
-    use oxide_auth::primitives::grant::Extensions;
-    use oxide_auth::primitives::registrar::{BoundClient, ExactUrl, PreGrant, RegisteredUrl};
-
-    let failed = |why: String| {
-        tracing::error!(client_id, %why, "oxide-auth authorization machine failed");
-        MachineVerdict::Failed(why)
-    };
-    let request = MachineRequest {
-        params,
-        redirect_uri,
-    };
-    let registered = redirect_uri
-        .parse::<ExactUrl>()
-        .map(RegisteredUrl::Exact)
-        .map_err(|e| failed(format!("redirect URI does not parse: {e}")))?;
-    let machine_scope: oxide_auth::primitives::scope::Scope = scope
-        .to_string()
-        .parse()
-        .map_err(|e| failed(format!("scope does not parse: {e}")))?;
-    let mut machine = Authorization::new(&request);
-    let mut input = Input::None;
-    loop {
-        input = match machine.advance(input) {
-            Output::Bind { client_id, .. } => Input::Bound {
-                request: &request,
-                bound_client: BoundClient {
-                    client_id: Cow::Owned(client_id),
-                    redirect_uri: Cow::Owned(registered.clone()),
-                },
-            },
-            Output::Extend => Input::Extended(Extensions::new()),
-            Output::Negotiate { bound_client, .. } => Input::Negotiated {
-                pre_grant: PreGrant {
-                    client_id: bound_client.client_id.to_string(),
-                    redirect_uri: registered.clone(),
-                    scope: machine_scope.clone(),
-                },
-                state: params.get("state").map(str::to_string),
-            },
-            Output::Ok { pre_grant, .. } => {
-                return Scope::parse(&pre_grant.scope.to_string())
-                    .ok_or_else(|| failed("the machine produced an invalid scope".into()))
-            }
-            Output::Err(Error::Redirect(mut url)) => {
-                let code = match url.description().kind() {
-                    Kind::InvalidScope => ErrorCode::InvalidScope,
-                    Kind::UnsupportedResponseType => ErrorCode::UnsupportedResponseType,
-                    Kind::UnauthorizedClient => ErrorCode::UnauthorizedClient,
-                    Kind::AccessDenied => ErrorCode::AccessDenied,
-                    _ => ErrorCode::InvalidRequest,
-                };
-                return Err(MachineVerdict::Refused(code));
-            }
-            Output::Err(Error::Ignore) => {
-                return Err(failed("the machine ignored the request".into()))
-            }
-            Output::Err(Error::PrimitiveError) => {
-                return Err(failed("the machine got an input it did not expect".into()))
-            }
-        };
-    }
-}
-
 fn redirect(
     redirect_uri: String,
     code: ErrorCode,
     description: String,
     params: &Params,
-) -> AuthorizeError {
-    AuthorizeError::Redirect(ErrorRedirect {
+) -> Invalid {
+    Invalid::Redirect(ErrorRedirect {
         redirect_uri,
         code,
         description,
@@ -344,25 +220,28 @@ async fn client_and_redirect(
     pool: &Pool,
     cache: &ClientCache,
     params: &Params,
-) -> Result<(Client, String, bool), AuthorizeError> {
+) -> Result<(Arc<Client>, String, bool), Invalid> {
     let Some(client_id) = params.get("client_id") else {
-        return Err(AuthorizeError::Page("The request has no client_id.".into()));
+        return Err(Invalid::Page("The request has no client_id.".into()));
     };
     let (Some(client), _) = cache.get(pool, client_id).await? else {
-        return Err(AuthorizeError::Page(
+        return Err(Invalid::Page(
             "The application that sent you here is not registered.".into(),
         ));
     };
-    let registered = client.redirect_uri_list();
+    let registered = &client.redirect_uris;
     match params.get("redirect_uri") {
         Some(uri) if registered.iter().any(|r| redirect_uri_matches(r, uri)) => {
             Ok((client, uri.to_string(), true))
         }
-        Some(_) => Err(AuthorizeError::Page(
+        Some(_) => Err(Invalid::Page(
             "The redirect URI does not match any registered for this application.".into(),
         )),
-        None if registered.len() == 1 => Ok((client, registered[0].clone(), false)),
-        None => Err(AuthorizeError::Page(
+        None if registered.len() == 1 => {
+            let only = registered[0].clone();
+            Ok((client, only, false))
+        }
+        None => Err(Invalid::Page(
             "The request has no redirect_uri and the application has several.".into(),
         )),
     }
@@ -376,14 +255,15 @@ pub fn consent_covers(consent: Option<&Consent>, req: &AuthRequest) -> bool {
     })
 }
 
-/// Remembers the consent (adding to what was allowed before).
+/// Remembers the consent, adding to what was allowed before (`before`, as read with the
+/// session: the consent row is read once per request).
 pub async fn remember_consent(
     pool: &Pool,
     user_id: &str,
     req: &AuthRequest,
+    before: Option<&Consent>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let before = consents::find(pool, user_id, &req.client.client_id).await?;
     let scope = match before {
         Some(c) => Scope::parse(&c.scope).unwrap_or_default().union(&req.scope),
         None => req.scope.clone(),

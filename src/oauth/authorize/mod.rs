@@ -1,0 +1,145 @@
+//! The authorization endpoint (RFC 6749 §4.1): each browser request, GET or POST, is one call
+//! to `authorize`, which answers with an `Outcome`; the web handler only renders it.
+//!
+//! ```text
+//! request invalid, client or redirect URI untrusted → ErrorPage (never redirected, §4.1.2.1)
+//! request invalid otherwise                         → ErrorRedirect (§4.1.2.1)
+//! no live session                                   → LoginNeeded
+//! a consent answer not from this site               → ForgedDecision
+//! "deny"                                            → ErrorRedirect access_denied
+//! "allow", or consent already covers the request    → RedirectWithCode (§4.1.2, RFC 9207 iss)
+//! otherwise                                         → ConsentNeeded
+//! ```
+
+mod machine;
+mod request;
+
+use std::borrow::Cow;
+
+pub use request::{append_query, AuthRequest, ErrorRedirect, REQUEST_PARAMS};
+
+use self::request::Invalid;
+use super::client_cache::ClientCache;
+use super::login::{self, ActiveSession};
+use super::params::Params;
+use crate::settings::Settings;
+use crate::store::{Pool, StoreError};
+
+/// A browser request to the authorization endpoint, as the web layer received it.
+pub struct Incoming<'a> {
+    /// The query string (GET) or form body (POST), as received.
+    pub raw: &'a str,
+    pub is_post: bool,
+    /// The session cookie's value, when the browser sent one.
+    pub session_cookie: Option<&'a str>,
+    /// Whether a form post came from this site (`web::same_origin`); only consulted for a
+    /// consent answer.
+    pub from_this_site: bool,
+}
+
+/// What to do with the request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The client or its redirect URI cannot be trusted: the user is told, not redirected.
+    ErrorPage {
+        message: String,
+        client_id: Option<String>,
+    },
+    /// A consent answer whose CSRF token or origin is not this site's: nothing is allowed.
+    ForgedDecision { client_id: String },
+    /// Back to the client with an error (§4.1.2.1): the URL to send the user agent to.
+    ErrorRedirect(String),
+    /// No live session: sign in, then come back to `return_to`.
+    LoginNeeded { return_to: String },
+    /// Ask the user.
+    ConsentNeeded(Box<ConsentQuestion>),
+    /// Back to the client with a fresh code (§4.1.2): the URL to send the user agent to.
+    RedirectWithCode(String),
+}
+
+/// What the consent page needs.
+#[derive(Debug)]
+pub struct ConsentQuestion {
+    pub request: AuthRequest,
+    pub session: ActiveSession,
+    /// The request as a path on this server: where "not you?" comes back to.
+    pub return_to: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug: the authorization machine failed on what Portcullis gave it.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub async fn authorize(
+    pool: &Pool,
+    cache: &ClientCache,
+    settings: &Settings,
+    incoming: Incoming<'_>,
+    now: i64,
+) -> Result<Outcome, AuthorizeError> {
+    let issuer = settings.issuer();
+    // A consent answer is the original request plus `decision` and `csrf_token`.
+    let mut decision = None;
+    let mut csrf = None;
+    let raw = match Params::parse(incoming.raw) {
+        Ok(mut p) if incoming.is_post && p.contains("decision") => {
+            decision = p.remove("decision");
+            csrf = p.remove("csrf_token");
+            Cow::Owned(p.to_query())
+        }
+        _ => Cow::Borrowed(incoming.raw),
+    };
+    let req = match request::validate(pool, cache, &raw).await {
+        Ok(r) => r,
+        Err(Invalid::Page(message)) => {
+            let client_id = Params::parse(&raw)
+                .ok()
+                .and_then(|p| p.get("client_id").map(str::to_string));
+            return Ok(Outcome::ErrorPage { message, client_id });
+        }
+        Err(Invalid::Redirect(e)) => return Ok(Outcome::ErrorRedirect(e.url(issuer))),
+        Err(Invalid::Store(e)) => return Err(e.into()),
+        Err(Invalid::Internal(cause)) => return Err(AuthorizeError::Internal(cause)),
+    };
+    let return_to = format!("/oauth2/authorize?{}", req.params.to_query());
+    // The session, its user and what they allowed this client before: one read.
+    let found = match incoming.session_cookie {
+        Some(cookie) => {
+            login::resolve_for_client(pool, settings, cookie, &req.client.client_id, now).await?
+        }
+        None => None,
+    };
+    let Some((session, consent)) = found else {
+        return Ok(Outcome::LoginNeeded { return_to });
+    };
+    let user_id = session.user.id.as_str();
+
+    if let Some(decision) = decision {
+        let csrf_ok = csrf.as_deref().is_some_and(|t| session.csrf_matches(t));
+        if !csrf_ok || !incoming.from_this_site {
+            return Ok(Outcome::ForgedDecision {
+                client_id: req.client.client_id.clone(),
+            });
+        }
+        if decision != "allow" {
+            return Ok(Outcome::ErrorRedirect(request::denied(&req).url(issuer)));
+        }
+        request::remember_consent(pool, user_id, &req, consent.as_ref(), now).await?;
+        let to = request::issue_code(pool, settings, user_id, &req, now).await?;
+        return Ok(Outcome::RedirectWithCode(to));
+    }
+    if request::consent_covers(consent.as_ref(), &req) {
+        let to = request::issue_code(pool, settings, user_id, &req, now).await?;
+        return Ok(Outcome::RedirectWithCode(to));
+    }
+    Ok(Outcome::ConsentNeeded(Box::new(ConsentQuestion {
+        request: req,
+        session,
+        return_to,
+    })))
+}

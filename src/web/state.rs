@@ -1,0 +1,17 @@
+//! What every request handler can reach. Built once by `startup::Application`.
+
+use std::sync::Arc;
+
+use crate::oauth::client_cache::ClientCache;
+use crate::settings::Settings;
+use crate::store::Pool;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: Pool,
+    pub clients: ClientCache,
+    /// Branding and the stylesheet's path, for the HTML pages.
+    pub site: super::pages::Site,
+    pub assets: Arc<super::assets::Assets>,
+}
