@@ -1,6 +1,7 @@
 //! Rules with no warp and no Diesel types: secrets and hashing, passwords, scopes, URIs.
 
 pub mod clients;
+pub mod error_code;
 pub mod password;
 pub mod pkce;
 pub mod registration;

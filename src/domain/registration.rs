@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::clients::{
     check_redirect_uri, NewClientSpec, AUTH_BASIC, AUTH_NONE, GRANT_AUTHORIZATION_CODE,
 };
+use super::error_code::ErrorCode;
 use super::scope::Scope;
 
 /// Descriptive metadata kept as given (after validation) and returned to the client.
@@ -15,21 +16,21 @@ const TEXT_FIELDS: [&str; 3] = ["client_name", "software_id", "software_version"
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {description}")]
 pub struct MetadataError {
-    /// `invalid_redirect_uri` or `invalid_client_metadata`.
-    pub code: &'static str,
+    /// `InvalidRedirectUri` or `InvalidClientMetadata`.
+    pub code: ErrorCode,
     pub description: String,
 }
 
 fn invalid(d: impl Into<String>) -> MetadataError {
     MetadataError {
-        code: "invalid_client_metadata",
+        code: ErrorCode::InvalidClientMetadata,
         description: d.into(),
     }
 }
 
 fn invalid_redirect(d: impl Into<String>) -> MetadataError {
     MetadataError {
-        code: "invalid_redirect_uri",
+        code: ErrorCode::InvalidRedirectUri,
         description: d.into(),
     }
 }
@@ -183,7 +184,7 @@ mod tests {
             json!(["com.example:/cb"]),
         ] {
             let e = validate(&json!({ "redirect_uris": uris }), &allowed()).unwrap_err();
-            assert_eq!(e.code, "invalid_redirect_uri", "{uris}");
+            assert_eq!(e.code, ErrorCode::InvalidRedirectUri, "{uris}");
         }
         // A native (public) client may use a private-use scheme.
         assert!(validate(
@@ -209,7 +210,7 @@ mod tests {
         for c in cases {
             assert_eq!(
                 validate(&c, &allowed()).unwrap_err().code,
-                "invalid_client_metadata",
+                ErrorCode::InvalidClientMetadata,
                 "{c}"
             );
         }

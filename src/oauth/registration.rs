@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use super::accounts::{build_client, metadata_object, AccountError, Lifetimes};
 use crate::domain::clients::Client;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::registration::{self, MetadataError};
 use crate::domain::scope::Scope;
 use crate::domain::secret::Secret;
@@ -18,7 +19,7 @@ pub enum RegistrationError {
     #[error("registration is closed")]
     Closed,
     /// A missing, wrong, expired or used-up bearer token (initial or registration access).
-    #[error("invalid_token")]
+    #[error("a valid bearer token is required")]
     InvalidToken,
     #[error("too many registrations from this address")]
     RateLimited,
@@ -33,7 +34,7 @@ impl From<AccountError> for RegistrationError {
         match e {
             AccountError::Store(s) => RegistrationError::Store(s),
             other => RegistrationError::Metadata(MetadataError {
-                code: "invalid_client_metadata",
+                code: ErrorCode::InvalidClientMetadata,
                 description: other.to_string(),
             }),
         }
@@ -179,7 +180,7 @@ pub async fn update(
 ) -> Result<Value, RegistrationError> {
     let bad = |d: &str| {
         RegistrationError::Metadata(MetadataError {
-            code: "invalid_client_metadata",
+            code: ErrorCode::InvalidClientMetadata,
             description: d.into(),
         })
     };

@@ -7,7 +7,12 @@ use warp::{Rejection, Reply};
 
 use super::pages::{self, ErrorPage, Site};
 use super::request::html;
+use crate::domain::error_code::ErrorCode;
 use crate::store::StoreError;
+
+/// What a 503 tells clients to wait before trying again (RFC 9110 §10.2.3), when nothing
+/// better is known.
+pub const RETRY_AFTER_SECS: u64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -40,12 +45,12 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unavailable(_) => "temporarily_unavailable",
-            ApiError::Internal(_) => "server_error",
-            ApiError::BadRequest(_) => "invalid_request",
-            ApiError::NotFound => "not_found",
+            ApiError::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
+            ApiError::Internal(_) => ErrorCode::ServerError,
+            ApiError::BadRequest(_) => ErrorCode::InvalidRequest,
+            ApiError::NotFound => ErrorCode::NotFound,
         }
     }
 }
@@ -57,14 +62,7 @@ impl Reply for ApiError {
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
             _ => {}
         }
-        let mut r = json_error(self.status(), self.code(), &self.to_string());
-        if matches!(self, ApiError::Unavailable(_)) {
-            r.headers_mut().insert(
-                warp::http::header::RETRY_AFTER,
-                warp::http::HeaderValue::from_static("5"),
-            );
-        }
-        r
+        json_error(self.status(), self.code(), &self.to_string())
     }
 }
 
@@ -106,13 +104,19 @@ fn render_problem(site: &Site, status: StatusCode, p: Problem<'_>, error_id: &st
             client_id: p.client_id,
         }),
     );
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut().insert(
-            warp::http::header::RETRY_AFTER,
-            warp::http::HeaderValue::from_static("5"),
-        );
-    }
+    set_retry_after(&mut r, RETRY_AFTER_SECS);
     r
+}
+
+/// `Retry-After` on a 429 or 503 (RFC 6585 §4, RFC 9110 §15.6.4), unless already set. Every
+/// error response passes through here, so none of them goes without one.
+pub fn set_retry_after(r: &mut Response, secs: u64) {
+    let status = r.status();
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .entry(warp::http::header::RETRY_AFTER)
+            .or_insert_with(|| warp::http::HeaderValue::from(secs));
+    }
 }
 
 /// A handler's failure on a page people see: an error page, its cause logged with its reference.
@@ -156,14 +160,16 @@ pub fn page_for(site: &Site, e: ApiError) -> Response {
     render_problem(site, e.status(), problem, &error_id)
 }
 
-/// `{"error": code, "error_description": text}` with a status: the shape of every JSON error.
-pub fn json_error(status: StatusCode, code: &str, description: &str) -> Response {
-    let body = serde_json::json!({ "error": code, "error_description": description });
+/// `{"error": code, "error_description": text}` with a status: the one renderer of every JSON
+/// error (RFC 6749 §5.2's shape), never cached, with `Retry-After` on a 429 or 503.
+pub fn json_error(status: StatusCode, code: ErrorCode, description: &str) -> Response {
+    let body = serde_json::json!({ "error": code.as_str(), "error_description": description });
     let mut r = warp::reply::with_status(warp::reply::json(&body), status).into_response();
     r.headers_mut().insert(
         warp::http::header::CACHE_CONTROL,
         warp::http::HeaderValue::from_static("no-store"),
     );
+    set_retry_after(&mut r, RETRY_AFTER_SECS);
     r
 }
 
@@ -173,44 +179,56 @@ pub async fn recover(err: Rejection) -> Result<Response, Rejection> {
     let (status, code, text) = if err.is_not_found() {
         (
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "no such endpoint".to_string(),
         )
     } else if err.find::<reject::MethodNotAllowed>().is_some() {
         (
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "method not allowed".to_string(),
         )
     } else if err.find::<reject::PayloadTooLarge>().is_some() {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "request body too large".to_string(),
         )
     } else if err.find::<reject::LengthRequired>().is_some() {
         (
             StatusCode::LENGTH_REQUIRED,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "Content-Length required".to_string(),
         )
     } else if let Some(e) = err.find::<reject::UnsupportedMediaType>() {
         (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             e.to_string(),
         )
     } else if let Some(e) = err.find::<reject::InvalidQuery>() {
-        (StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+        (
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            e.to_string(),
+        )
     } else if let Some(e) = err.find::<reject::MissingHeader>() {
-        (StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+        (
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            e.to_string(),
+        )
     } else if let Some(e) = err.find::<reject::InvalidHeader>() {
-        (StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+        (
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            e.to_string(),
+        )
     } else {
         tracing::debug!(?err, "unhandled rejection");
         (
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "bad request".to_string(),
         )
     };

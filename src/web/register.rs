@@ -9,10 +9,11 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::error::json_error;
 use super::request::{browser, Browser, MAX_FORM_BYTES};
 use super::token::no_store;
-use super::AppState;
-use super::{detached, with_state, ApiError};
+use super::{detached, with_state, ApiError, AppState};
+use crate::domain::error_code::ErrorCode;
 use crate::oauth::registration::{self, RegistrationError};
 use crate::settings::RegistrationPolicy;
 use crate::store::clients;
@@ -73,7 +74,7 @@ fn json_body(ct: Option<&str>, body: &[u8]) -> Result<serde_json::Value, Registr
 
 fn metadata_error(d: &str) -> RegistrationError {
     RegistrationError::Metadata(crate::domain::registration::MetadataError {
-        code: "invalid_client_metadata",
+        code: ErrorCode::InvalidClientMetadata,
         description: d.into(),
     })
 }
@@ -86,7 +87,7 @@ async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if state.settings.registration.policy == RegistrationPolicy::Closed {
-        return error_response(RegistrationError::Closed);
+        return error_response(&state, RegistrationError::Closed);
     }
     let result = match json_body(ct.as_deref(), &body) {
         Ok(v) => {
@@ -105,7 +106,7 @@ async fn create(
     match result {
         // RFC 7591 §3.2.1: 201 Created.
         Ok(v) => Ok(json(StatusCode::CREATED, &v)),
-        Err(e) => error_response(e),
+        Err(e) => error_response(&state, e),
     }
 }
 
@@ -119,7 +120,7 @@ async fn read(
             StatusCode::OK,
             &registration::describe(&c, &state.settings),
         )),
-        Err(e) => error_response(e),
+        Err(e) => error_response(&state, e),
     }
 }
 
@@ -133,7 +134,7 @@ async fn update(
     let client = match registration::authorize_management(&state.pool, &id, bearer.as_deref()).await
     {
         Ok(c) => c,
-        Err(e) => return error_response(e),
+        Err(e) => return error_response(&state, e),
     };
     let result = match json_body(ct.as_deref(), &body) {
         Ok(v) => {
@@ -145,7 +146,7 @@ async fn update(
     };
     match result {
         Ok(v) => Ok(json(StatusCode::OK, &v)),
-        Err(e) => error_response(e),
+        Err(e) => error_response(&state, e),
     }
 }
 
@@ -161,7 +162,7 @@ async fn delete(
             state.clients.invalidate(&c.client_id);
             Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
         }
-        Err(e) => error_response(e),
+        Err(e) => error_response(&state, e),
     }
 }
 
@@ -169,35 +170,42 @@ fn json(status: StatusCode, v: &serde_json::Value) -> Response {
     no_store(warp::reply::with_status(warp::reply::json(v), status).into_response())
 }
 
-fn error_response(e: RegistrationError) -> Result<Response, ApiError> {
+fn error_response(state: &AppState, e: RegistrationError) -> Result<Response, ApiError> {
     let (status, code, description) = match e {
         RegistrationError::Closed => (
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "dynamic registration is disabled".to_string(),
         ),
-        RegistrationError::InvalidToken => {
-            let mut r = json(
-                StatusCode::UNAUTHORIZED,
-                &serde_json::json!({"error": "invalid_token", "error_description": "a valid bearer token is required"}),
-            );
-            // RFC 6750 §3.
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-            return Ok(r);
-        }
+        RegistrationError::InvalidToken => (
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "a valid bearer token is required".to_string(),
+        ),
         RegistrationError::RateLimited => (
             StatusCode::TOO_MANY_REQUESTS,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             e.to_string(),
         ),
         RegistrationError::Metadata(m) => (StatusCode::BAD_REQUEST, m.code, m.description),
         RegistrationError::Store(s) => return Err(s.into()),
     };
-    Ok(json(
-        status,
-        &serde_json::json!({"error": code, "error_description": description}),
-    ))
+    let mut r = no_store(json_error(status, code, &description));
+    match code {
+        // RFC 6750 §3: a 401 names the scheme and the error.
+        ErrorCode::InvalidToken => {
+            let challenge = format!("Bearer error=\"{}\"", ErrorCode::InvalidToken);
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        // The throttle forgets an attempt after the window; waiting that long always helps.
+        _ if status == StatusCode::TOO_MANY_REQUESTS => {
+            let window = u64::try_from(state.settings.registration.window_secs).unwrap_or(60);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(window.max(1)));
+        }
+        _ => {}
+    }
+    Ok(r)
 }

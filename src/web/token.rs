@@ -10,9 +10,9 @@ use warp::{Filter, Reply};
 
 use std::future::Future;
 
+use super::error::json_error;
 use super::request::{form_body, form_params};
-use super::AppState;
-use super::{cors, detached, with_state, ApiError};
+use super::{cors, detached, with_state, ApiError, AppState};
 use crate::oauth::error::{OAuthError, TokenError};
 use crate::oauth::params::Params;
 use crate::oauth::{grants, ErrorCode};
@@ -91,13 +91,12 @@ where
 
 /// RFC 6749 §5.2: 400 with a JSON body; 401 and `WWW-Authenticate` for `invalid_client`.
 pub fn oauth_error(e: &OAuthError) -> Response {
-    let body = serde_json::json!({ "error": e.code.as_str(), "error_description": e.description });
     let status = if e.code == ErrorCode::InvalidClient {
         StatusCode::UNAUTHORIZED
     } else {
         StatusCode::BAD_REQUEST
     };
-    let mut r = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+    let mut r = json_error(status, e.code, &e.description);
     if e.code == ErrorCode::InvalidClient {
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,

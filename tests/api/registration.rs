@@ -1,6 +1,6 @@
 //! Dynamic client registration (RFC 7591) and management (RFC 7592), in each policy mode.
 
-use portcullis::settings::RegistrationPolicy;
+use portcullis::settings::{RegistrationPolicy, Settings};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -173,7 +173,16 @@ async fn registration_is_rate_limited_per_ip() {
     for _ in 0..3 {
         assert_eq!(app.register(None, &web_app()).await.status(), 201);
     }
-    assert_eq!(app.register(None, &web_app()).await.status(), 429);
+    let r = app.register(None, &web_app()).await;
+    assert_eq!(r.status(), 429);
+    // RFC 6585 §4: a 429 MAY say how long to wait; ours says when the window has passed.
+    let window = Settings::default().registration.window_secs.to_string();
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some(window.as_str())
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
 }
 
 #[tokio::test]

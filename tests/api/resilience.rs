@@ -168,6 +168,8 @@ async fn readyz_is_503_fast_while_the_database_is_down_and_recovers() {
         let started = Instant::now();
         let r = app.get("/readyz").await;
         assert_eq!(r.status(), 503);
+        // RFC 9110 §10.2.3: a 503 says when to try again.
+        assert!(r.headers().contains_key("retry-after"));
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "must fail fast, took {:?}",
