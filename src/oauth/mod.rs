@@ -2,8 +2,8 @@
 //! parameters and the store, and returns a result the web layer only has to shape.
 //!
 //! ```text
-//! RFC 6749 §4.1.1 authorization request  → authorize::validate (+ login, consent)
-//! RFC 6749 §4.1.2 authorization response → authorize::issue_code / authorize::deny
+//! RFC 6749 §4.1.1 authorization request  → authorize::authorize → Outcome (oxide-auth
+//! RFC 6749 §4.1.2 authorization response →   Authorization machine; login, consent, code)
 //! RFC 6749 §4.1.3 access token request   → grants::authorization_code (oxide-auth AccessToken)
 //! RFC 6749 §6     refreshing             → grants::refresh (Refresh machine, rotating)
 //! RFC 6749 §4.4   client credentials     → grants::client_credentials (ClientCredentials)

@@ -8,17 +8,6 @@ use super::schema::consents;
 use super::{Pool, StoreResult};
 use crate::db_run;
 
-pub async fn find(pool: &Pool, user_id: &str, client_id: &str) -> StoreResult<Option<Consent>> {
-    db_run!(pool, |conn| {
-        Ok(consents::table
-            .find((user_id, client_id))
-            .select(Consent::as_select())
-            .first(conn)
-            .await
-            .optional()?)
-    })
-}
-
 /// Records the scope the user allowed (the caller passes the union with what was granted
 /// before). Portable upsert: UPDATE, then INSERT if nothing was there; a concurrent INSERT
 /// that wins the race just means the row exists, so UPDATE once more.

@@ -29,17 +29,6 @@ pub async fn find_by_username(pool: &Pool, username: &str) -> StoreResult<Option
     })
 }
 
-pub async fn find_by_id(pool: &Pool, id: &str) -> StoreResult<Option<User>> {
-    db_run!(pool, |conn| {
-        Ok(users::table
-            .find(id)
-            .select(User::as_select())
-            .first(conn)
-            .await
-            .optional()?)
-    })
-}
-
 pub async fn list(pool: &Pool) -> StoreResult<Vec<User>> {
     db_run!(pool, |conn| {
         Ok(users::table
