@@ -19,6 +19,7 @@ mod introspection;
 mod migrations;
 mod oxide_auth_pins;
 mod pages;
+mod records;
 mod registration;
 mod resilience;
 mod sessions;
