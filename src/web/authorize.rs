@@ -1,12 +1,11 @@
-//! `GET/POST /oauth2/authorize`: the browser-facing half of the code flow.
+//! `GET/POST /oauth2/authorize`: the browser-facing half of the code flow. `oauth::authorize`
+//! decides (see its table); this renders its `Outcome`:
 //!
 //! ```text
-//! GET  /oauth2/authorize?...   → validate (errors: page or redirect, RFC 6749 §4.1.2.1)
-//!      no session              → 303 /login?return_to=...
-//!      remembered consent      → 303 redirect_uri?code&state&iss
-//!      otherwise               → consent page (CSRF token bound to the session)
-//! POST /oauth2/authorize       → a consent decision (CSRF token + same-origin checked), or a
-//!                                 request by POST
+//! ErrorPage, ForgedDecision          → error page (400, 403)
+//! ErrorRedirect, RedirectWithCode    → 303 to the client
+//! LoginNeeded                        → 303 /login?return_to=...
+//! ConsentNeeded                      → consent page (CSRF token bound to the session)
 //! ```
 
 use std::sync::Arc;
