@@ -299,27 +299,37 @@ pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), ClientRuleError
     }
 }
 
-/// Does a redirect URI sent by the client match one registered for it? Exact string match
-/// (RFC 9700 §4.1.3), except that for loopback IP literals over http the port may differ,
-/// since native apps get an ephemeral port from the OS (RFC 8252 §7.3).
+/// Does a redirect URI sent by the client match one registered for it? Identical strings
+/// (RFC 9700 §4.1.3: no normalisation of case, dots, path segments or numeric host forms),
+/// except that for the loopback IP literals over http the port may differ, since native apps
+/// get an ephemeral port from the OS (RFC 8252 §7.3). `localhost` gets no such exception
+/// (RFC 8252 §8.3 advises against it).
 pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
     if registered == presented {
         return true;
     }
-    let (Ok(mut r), Ok(mut p)) = (url::Url::parse(registered), url::Url::parse(presented)) else {
-        return false;
-    };
-    let loopback_ip = |u: &url::Url| {
-        u.scheme() == "http"
-            && matches!(u.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)))
-            && is_loopback(u)
-    };
-    if !(loopback_ip(&r) && loopback_ip(&p)) {
-        return false;
+    match (loopback_parts(registered), loopback_parts(presented)) {
+        (Some((host_r, rest_r)), Some((host_p, rest_p))) => host_r == host_p && rest_r == rest_p,
+        _ => false,
     }
-    let _ = r.set_port(None);
-    let _ = p.set_port(None);
-    r.as_str() == p.as_str()
+}
+
+/// For `http://127.0.0.1[:port]rest` or `http://[::1][:port]rest` spelled exactly so, the host
+/// literal and what follows the port. `rest` is empty or starts with `/`, `?` or `#`.
+fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
+    let after_scheme = uri.strip_prefix("http://")?;
+    let host = ["127.0.0.1", "[::1]"]
+        .into_iter()
+        .find(|h| after_scheme.starts_with(h))?;
+    let mut rest = &after_scheme[host.len()..];
+    if let Some(port_and_rest) = rest.strip_prefix(':') {
+        let digits = port_and_rest.bytes().take_while(u8::is_ascii_digit).count();
+        if !(1..=5).contains(&digits) {
+            return None;
+        }
+        rest = &port_and_rest[digits..];
+    }
+    (rest.is_empty() || rest.starts_with(['/', '?', '#'])).then_some((host, rest))
 }
 
 pub fn is_loopback(u: &url::Url) -> bool {
@@ -411,6 +421,34 @@ mod tests {
         assert!(!redirect_uri_matches(
             "http://localhost/cb",
             "http://localhost:5/cb"
+        ));
+    }
+
+    /// RFC 9700 §4.1.3 / RFC 8252 §7.3: only the port may vary, and only for the literals; every
+    /// other spelling that a URL parser would take as the same address is refused.
+    #[test]
+    fn loopback_redirects_are_not_normalised() {
+        let registered = "http://127.0.0.1:9999/cb";
+        for presented in [
+            "HTTP://127.0.0.1:9999/cb",
+            "http://127.0.0.1.:9999/cb",
+            "http://127.0.0.1:9999/x/../cb",
+            "http://0x7f000001:9999/cb",
+            "http://127.1:9999/cb",
+            "http://127.0.0.1:9999/CB",
+            "http://127.0.0.1:09999999/cb",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:9999@evil.example/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "http://[0:0:0:0:0:0:0:1]:9999/cb",
+        ] {
+            assert!(!redirect_uri_matches(registered, presented), "{presented}");
+        }
+        assert!(redirect_uri_matches(registered, "http://127.0.0.1:1/cb"));
+        assert!(redirect_uri_matches(registered, "http://127.0.0.1/cb"));
+        assert!(!redirect_uri_matches(
+            "http://[::1]/cb",
+            "http://127.0.0.1/cb"
         ));
     }
 

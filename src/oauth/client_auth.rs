@@ -10,7 +10,7 @@ use super::client_cache::ClientCache;
 use super::error::{oauth, TokenError};
 use super::params::Params;
 use super::ErrorCode::{InvalidClient, InvalidRequest};
-use crate::domain::clients::Client;
+use crate::domain::clients::{could_be_client_id, Client};
 use crate::domain::secret::Secret;
 use crate::store::Pool;
 
@@ -84,6 +84,11 @@ pub async fn authenticate(
     authorization: Option<&str>,
 ) -> Result<Arc<Client>, TokenError> {
     let p = presented(params, authorization)?;
+    // An id no client can have never reaches the database (MariaDB refuses to compare
+    // non-ASCII text with the ASCII column, which would be a 500).
+    if !could_be_client_id(&p.client_id) {
+        return oauth(InvalidClient, "unknown client or bad credentials");
+    }
     let (client, cached) = cache.get(pool, &p.client_id).await?;
     match check(client, &p) {
         // A secret that fails against a remembered row may be a freshly rotated one: look again.

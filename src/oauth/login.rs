@@ -1,6 +1,7 @@
 //! Logging in and the session that follows: password check with throttling, server-side
 //! sessions with idle and absolute expiry.
 
+use super::accounts::check_username;
 use crate::domain::password::{self, Password};
 use crate::domain::secret::{prefix, Digest, Secret};
 use crate::settings::Settings;
@@ -30,18 +31,37 @@ pub async fn authenticate(
     now: i64,
 ) -> Result<User, LoginError> {
     let cfg = &settings.login;
-    let mut subjects = vec![format!("user:{username}")];
-    if let Some(ip) = client_ip {
-        subjects.push(format!("ip:{ip}"));
-    }
+    // A name no user can have never reaches the database (MariaDB would refuse one longer
+    // than the throttle's column with an error): it costs the same hash work and gets the
+    // same answer, and only the address is counted.
+    let user_subject = check_username(username)
+        .is_ok()
+        .then(|| format!("user:{username}"));
+    let subjects: Vec<String> = user_subject
+        .iter()
+        .cloned()
+        .chain(client_ip.map(|ip| format!("ip:{ip}")))
+        .collect();
     let since = now - cfg.throttle_window_secs;
-    let counts = throttle::recent(pool, &subjects, since).await?;
-    let throttled = counts
-        .first()
-        .is_some_and(|n| *n >= cfg.max_failures_per_user)
-        || counts.get(1).is_some_and(|n| *n >= cfg.max_failures_per_ip);
+    let counts = if subjects.is_empty() {
+        Vec::new()
+    } else {
+        throttle::recent(pool, &subjects, since).await?
+    };
+    let throttled = subjects.iter().zip(&counts).any(|(subject, n)| {
+        let limit = if subject.starts_with("user:") {
+            cfg.max_failures_per_user
+        } else {
+            cfg.max_failures_per_ip
+        };
+        *n >= limit
+    });
 
-    let user = users::find_by_username(pool, username).await?;
+    let user = if user_subject.is_some() {
+        users::find_by_username(pool, username).await?
+    } else {
+        None
+    };
     // The hash check runs off the async workers: it is deliberately slow.
     let iterations = cfg.password_hash_iterations;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -55,13 +75,15 @@ pub async fn authenticate(
     .await
     .map_err(|e| StoreError::Config(format!("password check failed: {e}")))?;
 
-    match user {
-        Some(u) if matches && !u.disabled && !throttled => {
-            throttle::clear(pool, &subjects[0]).await?;
+    match (user, &user_subject) {
+        (Some(u), Some(subject)) if matches && !u.disabled && !throttled => {
+            throttle::clear(pool, subject).await?;
             Ok(u)
         }
         _ => {
-            throttle::record(pool, &subjects, now, since).await?;
+            if !subjects.is_empty() {
+                throttle::record(pool, &subjects, now, since).await?;
+            }
             if throttled {
                 tracing::warn!(username, ?client_ip, "login throttled");
             }

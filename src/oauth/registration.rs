@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::accounts::{build_client, metadata_object, AccountError, Lifetimes};
-use crate::domain::clients::Client;
+use crate::domain::clients::{could_be_client_id, Client};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::registration::{self, MetadataError};
 use crate::domain::scope::Scope;
@@ -117,6 +117,9 @@ pub async fn authorize_management(
         },
         _ => return Err(RegistrationError::InvalidToken),
     };
+    if !could_be_client_id(client_id) {
+        return Err(RegistrationError::InvalidToken);
+    }
     let client = clients::find(pool, client_id)
         .await?
         .ok_or(RegistrationError::InvalidToken)?;

@@ -22,15 +22,23 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 }
 
 async fn readyz(state: Arc<AppState>) -> Result<Response, ApiError> {
-    // Bounded even when the pool's own timeouts are generous: a probe must answer quickly.
+    // Bounded even when the pool's own timeouts are generous: a probe must answer quickly. The
+    // ping runs in a task of its own and only the wait for it times out: cancelling a round
+    // trip in flight would return a half-read MySQL connection to the pool, and the next query
+    // on it would read the ping's answer (issue 12). A late ping finishes in the background.
     let limit = Duration::from_secs(state.settings.database.acquire_timeout_secs.clamp(1, 5));
-    match tokio::time::timeout(limit, state.pool.ping()).await {
-        Ok(Ok(())) => Ok(warp::reply::json(&serde_json::json!({
+    let pool = state.pool.clone();
+    let ping = tokio::spawn(async move { pool.ping().await });
+    match tokio::time::timeout(limit, ping).await {
+        Ok(Ok(Ok(()))) => Ok(warp::reply::json(&serde_json::json!({
             "status": "ready",
             "database": state.pool.backend_name(),
         }))
         .into_response()),
-        Ok(Err(e)) => Err(ApiError::Unavailable(e.to_string())),
+        Ok(Ok(Err(e))) => Err(ApiError::Unavailable(e.to_string())),
+        Ok(Err(join)) => Err(ApiError::Internal(format!(
+            "the readiness ping failed: {join}"
+        ))),
         Err(_) => Err(ApiError::Unavailable(
             "database did not answer in time".into(),
         )),

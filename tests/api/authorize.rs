@@ -93,6 +93,45 @@ async fn redirect_uri_mismatch_shows_a_page_and_never_redirects() {
     }
 }
 
+/// RFC 9700 §4.1.3, RFC 8252 §7.3: a native app's loopback redirect URI may change its port and
+/// nothing else; spellings a URL parser would normalise to the same address are refused.
+#[tokio::test]
+async fn loopback_redirect_uris_match_exactly_but_for_the_port() {
+    let app = spawn_app().await;
+    let b = signed_in(&app).await;
+    let c = app.public_client().await; // registered: http://127.0.0.1/callback
+    let (_, challenge) = pkce_pair();
+    let ask = |uri: &'static str| {
+        let (app, b, id, challenge) = (&app, &b, c.id.clone(), challenge.clone());
+        async move {
+            authorize(
+                app,
+                b,
+                &[
+                    ("response_type", "code"),
+                    ("client_id", &id),
+                    ("redirect_uri", uri),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            )
+            .await
+        }
+    };
+    for bad in [
+        "HTTP://127.0.0.1:9999/callback",
+        "http://127.0.0.1.:9999/callback",
+        "http://127.0.0.1:9999/x/../callback",
+        "http://0x7f000001:9999/callback",
+        "http://127.1:9999/callback",
+    ] {
+        assert_error_page(ask(bad).await, "does not match").await;
+    }
+    // Another port is the same redirect URI: the consent page, not an error.
+    let r = ask("http://127.0.0.1:9999/callback").await;
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test]
 async fn redirect_uri_may_be_omitted_only_with_one_registered() {
     let app = spawn_app().await;

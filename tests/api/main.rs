@@ -14,6 +14,7 @@ mod exchange;
 mod flows;
 mod health;
 mod helpers;
+mod hostile_input;
 mod interop;
 mod introspection;
 mod migrations;

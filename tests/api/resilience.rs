@@ -71,10 +71,12 @@ async fn clients_that_disconnect_mid_request_do_not_poison_the_pool() {
     }
 }
 
-/// A TCP proxy in front of MariaDB that the test can cut and restore.
+/// A TCP proxy in front of MariaDB that the test can cut (close every connection, refuse new
+/// ones) or stall (hold every byte, in both directions, until released) and restore.
 struct Proxy {
     port: u16,
     cut: Arc<tokio::sync::watch::Sender<bool>>,
+    stall: Arc<tokio::sync::watch::Sender<bool>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -82,19 +84,25 @@ impl Proxy {
     async fn start(target: std::net::SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (tx, _) = tokio::sync::watch::channel(false);
-        let cut = Arc::new(tx);
-        let task = tokio::spawn(Self::serve(listener, target, cut.clone()));
-        Proxy { port, cut, task }
+        let cut = Arc::new(tokio::sync::watch::channel(false).0);
+        let stall = Arc::new(tokio::sync::watch::channel(false).0);
+        let task = tokio::spawn(Self::serve(listener, target, cut.clone(), stall.clone()));
+        Proxy {
+            port,
+            cut,
+            stall,
+            task,
+        }
     }
 
     async fn serve(
         listener: TcpListener,
         target: std::net::SocketAddr,
         cut: Arc<tokio::sync::watch::Sender<bool>>,
+        stall: Arc<tokio::sync::watch::Sender<bool>>,
     ) {
         loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
+            let Ok((inbound, _)) = listener.accept().await else {
                 return;
             };
             let mut down = cut.subscribe();
@@ -102,20 +110,49 @@ impl Proxy {
                 drop(inbound);
                 continue;
             }
+            let stall = stall.clone();
             tokio::spawn(async move {
-                let Ok(mut outbound) = TcpStream::connect(target).await else {
+                let Ok(outbound) = TcpStream::connect(target).await else {
                     return;
                 };
+                let (in_read, in_write) = inbound.into_split();
+                let (out_read, out_write) = outbound.into_split();
                 tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = Self::pump(in_read, out_write, stall.subscribe()) => {}
+                    _ = Self::pump(out_read, in_write, stall.subscribe()) => {}
                     _ = down.wait_for(|d| *d) => {}
                 }
             });
         }
     }
 
+    /// Copies one direction, holding what it read while the proxy is stalled.
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut stall: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if stall.wait_for(|s| !*s).await.is_err() {
+                return;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
     fn set_down(&self, down: bool) {
         self.cut.send_replace(down);
+    }
+
+    fn set_stalled(&self, stalled: bool) {
+        self.stall.send_replace(stalled);
     }
 }
 
@@ -125,14 +162,13 @@ impl Drop for Proxy {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_is_503_fast_while_the_database_is_down_and_recovers() {
-    let Some(base) = mysql_base_url() else {
-        eprintln!("needs MariaDB to take away: set PORTCULLIS_TEST_DATABASE_URL (the MariaDB run covers it)");
-        return;
-    };
-    let db = TestDb::mysql(&base).await;
-    let real = url::Url::parse(&base).unwrap();
+/// The app on a fresh MariaDB database reached through a `Proxy`.
+async fn proxied_app(
+    base: &str,
+    tweak: impl FnOnce(&mut portcullis::Settings),
+) -> (crate::helpers::TestApp, Proxy) {
+    let db = TestDb::mysql(base).await;
+    let real = url::Url::parse(base).unwrap();
     let target = format!(
         "{}:{}",
         real.host_str().unwrap(),
@@ -157,8 +193,19 @@ async fn readyz_is_503_fast_while_the_database_is_down_and_recovers() {
         s.database.auto_migrate = false;
         s.database.connect_timeout_secs = 2;
         s.database.acquire_timeout_secs = 2;
+        tweak(s);
     })
     .await;
+    (app, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_fast_while_the_database_is_down_and_recovers() {
+    let Some(base) = mysql_base_url() else {
+        eprintln!("needs MariaDB to take away: set PORTCULLIS_TEST_DATABASE_URL (the MariaDB run covers it)");
+        return;
+    };
+    let (app, proxy) = proxied_app(&base, |_| {}).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     proxy.set_down(true);
@@ -278,4 +325,59 @@ async fn raw_garbage_gets_a_400_not_a_crash() {
         String::from_utf8_lossy(&buf)
     );
     assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+/// A readiness probe that times out while the database stalls must not cancel its round trip:
+/// a half-read MySQL connection back in the pool would hand the ping's late answer to the next
+/// query (issue 12, point 3: a valid token introspected inactive, then "packet out of order").
+/// With a single pooled connection, every answer after the stall must be right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readiness_probe_timing_out_in_a_stall_leaves_the_pool_clean() {
+    let Some(base) = mysql_base_url() else {
+        eprintln!(
+            "needs MariaDB to stall: set PORTCULLIS_TEST_DATABASE_URL (the MariaDB run covers it)"
+        );
+        return;
+    };
+    let (app, proxy) = proxied_app(&base, |s| {
+        s.database.pool_size = 1;
+        s.database.acquire_timeout_secs = 1;
+    })
+    .await;
+    let client = app.confidential_client().await;
+    let secret = client.secret.clone().unwrap();
+    let r = app
+        .token(
+            Some((&client.id, &secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let issued: serde_json::Value = r.json().await.unwrap();
+    let token = issued["access_token"].as_str().unwrap().to_string();
+
+    proxy.set_stalled(true);
+    let r = app.get("/readyz").await;
+    assert_eq!(
+        r.status(),
+        503,
+        "the probe gives up while the database stalls"
+    );
+    proxy.set_stalled(false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for round in 0..20 {
+        let r = app
+            .http
+            .post(app.url("/oauth2/introspect"))
+            .basic_auth(&client.id, Some(&secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "round {round}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["active"], true, "round {round}: {body}");
+        assert_eq!(app.get("/readyz").await.status(), 200, "round {round}");
+    }
 }

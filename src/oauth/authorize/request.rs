@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::machine::{pre_grant_scope, MachineVerdict};
-use crate::domain::clients::{redirect_uri_matches, Client, GrantType};
+use crate::domain::clients::{could_be_client_id, redirect_uri_matches, Client, GrantType};
 use crate::domain::pkce;
 use crate::domain::scope::Scope;
 use crate::domain::secret::{prefix, random_id, Secret};
@@ -224,7 +224,13 @@ async fn client_and_redirect(
     let Some(client_id) = params.get("client_id") else {
         return Err(Invalid::Page("The request has no client_id.".into()));
     };
-    let (Some(client), _) = cache.get(pool, client_id).await? else {
+    // An id no client can have is not looked up (MariaDB would refuse non-ASCII with an error).
+    let client = if could_be_client_id(client_id) {
+        cache.get(pool, client_id).await?.0
+    } else {
+        None
+    };
+    let Some(client) = client else {
         return Err(Invalid::Page(
             "The application that sent you here is not registered.".into(),
         ));
