@@ -11,7 +11,7 @@ async fn a_stored_client_comes_back_typed() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(client.redirect_uris, [c.redirect_uri.clone()]);
+    assert_eq!(client.redirect_uris, vec![c.redirect_uri.clone()]);
     assert_eq!(
         client.grant_types.to_string(),
         "authorization_code client_credentials refresh_token"
