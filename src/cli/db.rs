@@ -64,7 +64,7 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> anyhow::Result<()> {
             let text = serde_json::to_string_pretty(&doc)? + "\n";
             match output {
                 Some(path) => {
-                    std::fs::write(&path, text)
+                    write_private(&path, text.as_bytes())
                         .with_context(|| format!("cannot write {}", path.display()))?;
                     eprintln!("wrote {}", path.display());
                 }
@@ -211,4 +211,19 @@ fn check_identifier(what: &str, name: &str) -> anyhow::Result<()> {
 /// Escapes a value for a single-quoted MySQL string literal (default sql_mode: backslash escapes).
 fn sql_string(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "''")
+}
+
+/// Writes a file only its owner can read: a dump holds every digest and the users' password
+/// hashes.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    // An existing file keeps its mode on open: narrow it too.
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(bytes)
 }

@@ -342,6 +342,24 @@ fn prepare_sqlite_file(path: &std::path::Path) -> StoreResult<()> {
             ))
         })?;
     }
+    // A new database file is created readable by its owner only (it holds password hashes and
+    // token digests); SQLite gives its -wal and -shm files the same mode.
+    #[cfg(unix)]
+    if !path.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot create database file {}: {e}",
+                    path.display()
+                ))
+            })?;
+    }
     Ok(())
 }
 

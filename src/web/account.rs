@@ -26,7 +26,7 @@ use crate::oauth::params::Params;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let show = warp::path::end()
-        .and(warp::get())
+        .and(super::request::get_or_head())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(browser())
         .and(with_state(state.clone()))

@@ -68,7 +68,7 @@ fn csp(settings: &Settings) -> HeaderValue {
 /// `GET /assets/portcullis.<hash>.css`. Any other name under /assets is a 404.
 pub fn routes(assets: Arc<Assets>) -> BoxedFilter<(Response,)> {
     warp::path!("assets" / String)
-        .and(warp::get())
+        .and(super::request::get_or_head())
         .and_then(move |name: String| {
             let assets = assets.clone();
             async move {

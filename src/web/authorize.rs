@@ -27,7 +27,7 @@ use crate::oauth::params::Params;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let get = warp::path!("oauth2" / "authorize")
-        .and(warp::get())
+        .and(super::request::get_or_head())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(browser())
         .and(with_state(state.clone()))

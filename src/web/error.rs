@@ -175,8 +175,29 @@ pub fn json_error(status: StatusCode, code: ErrorCode, description: &str) -> Res
 
 /// Turns warp's rejections (no route, wrong method, bad body) into the same JSON shape.
 pub async fn recover(err: Rejection) -> Result<Response, Rejection> {
+    use super::request::BadBody;
     use warp::reject;
-    let (status, code, text) = if err.is_not_found() {
+    // Body problems first: the other routes' "method not allowed" would hide them.
+    let (status, code, text) = if let Some(bad) = err.find::<BadBody>() {
+        match bad {
+            BadBody::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::InvalidRequest,
+                "request body too large".to_string(),
+            ),
+            BadBody::Broken => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                "the request body could not be read".to_string(),
+            ),
+        }
+    } else if err.find::<reject::PayloadTooLarge>().is_some() {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidRequest,
+            "request body too large".to_string(),
+        )
+    } else if err.is_not_found() {
         (
             StatusCode::NOT_FOUND,
             ErrorCode::NotFound,
@@ -187,12 +208,6 @@ pub async fn recover(err: Rejection) -> Result<Response, Rejection> {
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::MethodNotAllowed,
             "method not allowed".to_string(),
-        )
-    } else if err.find::<reject::PayloadTooLarge>().is_some() {
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::InvalidRequest,
-            "request body too large".to_string(),
         )
     } else if err.find::<reject::LengthRequired>().is_some() {
         (

@@ -12,10 +12,10 @@ use super::{detached, with_state, ApiError};
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz")
-        .and(warp::get())
+        .and(super::request::get_or_head())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
     let readyz = warp::path!("readyz")
-        .and(warp::get())
+        .and(super::request::get_or_head())
         .and(with_state(state))
         .then(|state: Arc<AppState>| detached(readyz(state)));
     healthz.or(readyz).unify().boxed()

@@ -29,7 +29,7 @@ use crate::oauth::params::Params;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let show = warp::path!("login")
-        .and(warp::get())
+        .and(super::request::get_or_head())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(with_state(state.clone()))
         .then(|query: String, state: Arc<AppState>| {
@@ -52,7 +52,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             detached_page(state.clone(), logout(state, b, body))
         });
     let signed_out = warp::path!("signed-out")
-        .and(warp::get())
+        .and(super::request::get_or_head())
         .and(with_state(state))
         .map(|state: Arc<AppState>| {
             html(

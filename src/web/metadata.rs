@@ -14,7 +14,7 @@ use crate::settings::{RegistrationPolicy, Settings};
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!(".well-known" / "oauth-authorization-server")
-        .and(warp::get())
+        .and(super::request::get_or_head())
         .and(warp::header::optional::<String>("origin"))
         .and(with_state(state))
         .map(|origin: Option<String>, state: Arc<AppState>| {

@@ -34,7 +34,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     // RFC 7592 management: the whole Authorization header goes to the bearer check.
     let authorization = warp::header::optional::<String>("authorization");
     let read = warp::path!("oauth2" / "register" / String)
-        .and(warp::get())
+        .and(super::request::get_or_head())
         .and(authorization)
         .and(with_state(state.clone()))
         .then(|id, bearer, state| detached(read(state, id, bearer)));

@@ -38,12 +38,65 @@ pub fn browser() -> impl Filter<Extract = (Browser,), Error = warp::Rejection> +
         )
 }
 
-/// A form body: the Content-Type (checked by the handler) and the raw bytes.
+/// A form body that cannot be used.
+#[derive(Debug)]
+pub enum BadBody {
+    /// Over `MAX_FORM_BYTES` (413, RFC 9110 §15.5.14), whether its Content-Length says so or a
+    /// chunked body grows past it while it is read.
+    TooLarge,
+    /// The client stopped sending it.
+    Broken,
+}
+
+impl warp::reject::Reject for BadBody {}
+
+/// A form body: the Content-Type (checked by the handler) and the raw bytes. A body sent with
+/// Content-Length or chunked (RFC 9112 §7.1) is read the same way, never beyond the limit.
 pub fn form_body() -> impl Filter<Extract = (Option<String>, Bytes), Error = warp::Rejection> + Clone
 {
     warp::header::optional::<String>("content-type")
-        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
-        .and(warp::body::bytes())
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
+        .and_then(|ct: Option<String>, length: Option<u64>, body| async move {
+            if length.is_some_and(|n| n > MAX_FORM_BYTES) {
+                return Err(warp::reject::custom(BadBody::TooLarge));
+            }
+            let bytes = read_bounded(body, MAX_FORM_BYTES)
+                .await
+                .map_err(warp::reject::custom)?;
+            Ok::<_, warp::Rejection>((ct, bytes))
+        })
+        .untuple_one()
+}
+
+/// Reads a body stream into memory, refusing it once it passes `limit` bytes.
+async fn read_bounded<S, B>(body: S, limit: u64) -> Result<Bytes, BadBody>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures_util::StreamExt;
+    let mut out = bytes::BytesMut::new();
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| BadBody::Broken)?;
+        if (out.len() + chunk.remaining()) as u64 > limit {
+            return Err(BadBody::TooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            out.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// GET, and HEAD wherever GET is served (RFC 9110 §9.3.2: the same answer without the body;
+/// hyper leaves the body out).
+pub fn get_or_head() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::get().or(warp::head()).unify()
 }
 
 pub fn is_form(content_type: Option<&str>) -> bool {

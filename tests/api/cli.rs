@@ -352,6 +352,13 @@ async fn dump_and_load_round_trip_across_backends() {
     let first_out = src.run(&["db", "dump", "--output", dump_file.to_str().unwrap()]);
     crate::helpers::assert_success(&first_out, &["db", "dump"]);
     let first = std::fs::read_to_string(&dump_file).unwrap();
+    // A dump holds password hashes and token digests: owner only (issue 12, point 9).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dump_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
     let doc = json(&first);
     assert_eq!(doc["format"], "portcullis-dump");
     assert_eq!(doc["tables"]["users"].as_array().unwrap().len(), 1);

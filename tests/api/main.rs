@@ -15,6 +15,7 @@ mod flows;
 mod health;
 mod helpers;
 mod hostile_input;
+mod http_details;
 mod interop;
 mod introspection;
 mod migrations;
