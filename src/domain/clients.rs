@@ -146,6 +146,12 @@ impl Client {
         self.secret_hash.is_none()
     }
 
+    /// Registered by an operator (CLI or admin), not through open dynamic registration: its
+    /// redirect URIs were vetted by someone, so errors may be redirected to them at once.
+    pub fn redirect_uris_vetted(&self) -> bool {
+        self.registration_access_token_hash.is_none()
+    }
+
     pub fn may_use(&self, grant: GrantType) -> bool {
         self.grant_types.contains(grant)
     }

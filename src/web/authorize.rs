@@ -4,6 +4,7 @@
 //! ```text
 //! ErrorPage, ForgedDecision          → error page (400, 403)
 //! ErrorRedirect, RedirectWithCode    → 303 to the client
+//! UnvettedErrorRedirect              → error page (400) with a link to the client
 //! LoginNeeded                        → 303 /login?return_to=...
 //! ConsentNeeded                      → consent page (CSRF token bound to the session)
 //! ```
@@ -16,7 +17,8 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::error::{problem_page, Problem};
+use super::error::{problem_page, problem_page_with_link, Problem};
+use super::pages::PageLink;
 use super::request::{browser, form_body, html, is_form, see_other, Browser};
 use super::same_origin::form_from_this_site;
 use super::{cookies, detached_page, pages, with_state, ApiError, AppState};
@@ -107,6 +109,25 @@ async fn handle(
             },
         ),
         Ok(Outcome::ErrorRedirect(to) | Outcome::RedirectWithCode(to)) => see_other(&to),
+        Ok(Outcome::UnvettedErrorRedirect {
+            client_id,
+            client_name,
+            host,
+            to,
+        }) => problem_page_with_link(
+            &state.site,
+            StatusCode::BAD_REQUEST,
+            Problem {
+                title: "This sign-in link does not work",
+                message: &format!("The application “{client_name}” sent a request this site cannot accept."),
+                next_step: "You have not signed in and nothing was shared. The link below takes you back to the application's site; follow it only if you trust it.",
+                client_id: Some(&client_id),
+            },
+            PageLink {
+                href: &to,
+                text: &format!("Return to {host}"),
+            },
+        ),
         Ok(Outcome::LoginNeeded { return_to }) => see_other(&format!(
             "/login?{}",
             Params::from_pairs([("return_to".to_string(), return_to)])

@@ -5,7 +5,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
-use super::pages::{self, ErrorPage, Site};
+use super::pages::{self, ErrorPage, PageLink, Site};
 use super::request::html;
 use crate::domain::error_code::ErrorCode;
 use crate::store::StoreError;
@@ -81,18 +81,44 @@ pub struct Problem<'a> {
 /// An error page with a fresh reference; the log line carries the same reference, so support
 /// can find what happened from what the person quotes.
 pub fn problem_page(site: &Site, status: StatusCode, p: Problem<'_>) -> Response {
+    logged_problem(site, status, p, None)
+}
+
+/// As [`problem_page`], with a link the person may choose to follow.
+pub fn problem_page_with_link(
+    site: &Site,
+    status: StatusCode,
+    p: Problem<'_>,
+    link: PageLink<'_>,
+) -> Response {
+    logged_problem(site, status, p, Some(link))
+}
+
+fn logged_problem(
+    site: &Site,
+    status: StatusCode,
+    p: Problem<'_>,
+    link: Option<PageLink<'_>>,
+) -> Response {
     let error_id = pages::new_error_id();
     tracing::info!(
         error_id,
         status = status.as_u16(),
         client_id = p.client_id,
         reason = p.message,
+        link = link.as_ref().map(|l| l.href),
         "error page shown"
     );
-    render_problem(site, status, p, &error_id)
+    render_problem(site, status, p, link, &error_id)
 }
 
-fn render_problem(site: &Site, status: StatusCode, p: Problem<'_>, error_id: &str) -> Response {
+fn render_problem(
+    site: &Site,
+    status: StatusCode,
+    p: Problem<'_>,
+    link: Option<PageLink<'_>>,
+    error_id: &str,
+) -> Response {
     let mut r = html(
         status,
         pages::render(&ErrorPage {
@@ -102,6 +128,7 @@ fn render_problem(site: &Site, status: StatusCode, p: Problem<'_>, error_id: &st
             next_step: p.next_step,
             error_id,
             client_id: p.client_id,
+            link,
         }),
     );
     set_retry_after(&mut r, RETRY_AFTER_SECS);
@@ -157,7 +184,7 @@ pub fn page_for(site: &Site, e: ApiError) -> Response {
             client_id: None,
         },
     };
-    render_problem(site, e.status(), problem, &error_id)
+    render_problem(site, e.status(), problem, None, &error_id)
 }
 
 /// `{"error": code, "error_description": text}` with a status: the one renderer of every JSON

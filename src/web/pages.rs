@@ -143,6 +143,14 @@ pub struct ErrorPage<'a> {
     /// A reference that also appears in the server log next to the cause.
     pub error_id: &'a str,
     pub client_id: Option<&'a str>,
+    /// Somewhere the person may choose to go next.
+    pub link: Option<PageLink<'a>>,
+}
+
+/// A link on an error page, with the words that say where it goes.
+pub struct PageLink<'a> {
+    pub href: &'a str,
+    pub text: &'a str,
 }
 
 /// Renders a page. Askama fails only if a value's `Display` fails, which ours never do; if it
@@ -203,7 +211,15 @@ mod tests {
             next_step: "a & b",
             error_id: "ID",
             client_id: Some("'><img src=x>"),
+            link: Some(PageLink {
+                href: "https://a.example/?x=\"><b>",
+                text: "<i>go</i>",
+            }),
         });
+        assert!(
+            !html.contains("\"><b>") && !html.contains("<i>go"),
+            "{html}"
+        );
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("'><img"), "{html}");
         assert!(

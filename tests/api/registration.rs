@@ -429,3 +429,70 @@ async fn rfc7592_bearer_scheme_is_case_insensitive_and_required() {
     assert_eq!(get(format!("Basic {rat}")).await.unwrap().status(), 401);
     assert_eq!(get(rat.clone()).await.unwrap().status(), 401);
 }
+
+/// Issue 12, point 6 (RFC 9700 §4.11.2): with open registration anyone can register a phishing
+/// page as a redirect URI. An error for such a client is not redirected before the user has
+/// signed in: the user sees the application's name and where the link goes.
+#[tokio::test]
+async fn errors_for_self_registered_clients_are_not_an_open_redirector() {
+    let app = spawn_app_with(|s| s.registration.policy = RegistrationPolicy::Open).await;
+    let r = app
+        .register(
+            None,
+            &json!({"redirect_uris": ["https://phish.example/login"], "client_name": "Totally Legit"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let client_id = r.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!(
+        "/oauth2/authorize?{}",
+        encode_pairs(&[
+            ("response_type", "token"),
+            ("client_id", &client_id),
+            ("state", "s1")
+        ])
+    );
+
+    // Not signed in: a page, no Location.
+    let stranger = app.browser();
+    let r = stranger.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Totally Legit"), "{html}");
+    assert!(html.contains("Return to phish.example"), "{html}");
+    // The link is the error response RFC 6749 §4.1.2.1 describes, for the user to follow.
+    let href = html
+        .split("href=\"")
+        .map(|s| s.split('"').next().unwrap().replace("&#38;", "&"))
+        .find(|h| h.starts_with("https://phish.example/login?"))
+        .expect("a link back to the client");
+    let q = query_of(&href);
+    assert_eq!(q["error"], "unsupported_response_type");
+    assert_eq!(q["state"], "s1");
+    assert_eq!(q["iss"], app.base);
+
+    // Signed in, the same error is redirected as usual.
+    app.add_user("erin").await;
+    let b = app.browser();
+    assert_eq!(app.login(&b, "erin", PASSWORD, "/").await.status(), 303);
+    let r = b.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with("https://phish.example/login?error=unsupported_response_type"));
+
+    // A client the operator registered is trusted: redirected at once, signed in or not.
+    let vetted = app.confidential_client().await;
+    let r = stranger
+        .get(app.url(&format!(
+            "/oauth2/authorize?{}",
+            encode_pairs(&[("response_type", "token"), ("client_id", &vetted.id)])
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(query_of(&location(&r))["error"] == "unsupported_response_type");
+}

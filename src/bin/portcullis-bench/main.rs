@@ -6,6 +6,7 @@
 //!     cargo build --release --bins
 //!     target/release/portcullis-bench --backend mysql --concurrency 64 --duration 10
 
+mod counts;
 mod http;
 mod procstat;
 mod scenarios;
@@ -57,6 +58,11 @@ pub struct Args {
     /// Database pool size for the server and the store-insert scenario.
     #[arg(long, default_value_t = 16)]
     pub pool_size: usize,
+    /// Count instead of time: run the server under callgrind and report the instructions it
+    /// executes per iteration, which do not move with the machine's load. The server runs tens
+    /// of times slower: use a low concurrency and a longer duration.
+    #[arg(long)]
+    pub callgrind: bool,
     /// Where to write the results (the section for this backend is replaced).
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
@@ -81,7 +87,7 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-async fn start_server(args: &Args, db_url: &str) -> anyhow::Result<Server> {
+async fn start_server(args: &Args, db_url: &str, dir: &std::path::Path) -> anyhow::Result<Server> {
     let bin = match &args.server_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("portcullis"),
@@ -94,7 +100,12 @@ async fn start_server(args: &Args, db_url: &str) -> anyhow::Result<Server> {
     }
     let port = free_port()?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let child = Command::new(&bin)
+    let mut command = if args.callgrind {
+        counts::Callgrind::command(&bin, dir)
+    } else {
+        Command::new(&bin)
+    };
+    let child = command
         .arg("serve")
         .env("PORTCULLIS__DATABASE__URL", db_url)
         .env(
@@ -108,7 +119,9 @@ async fn start_server(args: &Args, db_url: &str) -> anyhow::Result<Server> {
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
     let server = Server { child, addr };
-    for _ in 0..100 {
+    // Under valgrind, start-up (and the migrations it runs) takes tens of seconds.
+    let tries = if args.callgrind { 1200 } else { 100 };
+    for _ in 0..tries {
         if let Ok(mut c) = http::Conn::connect(addr).await {
             if c.send(&http::get("/readyz", ""))
                 .await
@@ -146,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let db_url = fresh_database(&args, &dir).await?;
-    let server = start_server(&args, &db_url).await?;
+    let server = start_server(&args, &db_url, &dir).await?;
     let server_pid = server.child.id();
     let db_pid = match args.backend {
         Backend::Mysql => procstat::find_process(&["mariadbd", "mysqld"]),
@@ -156,9 +169,17 @@ async fn main() -> anyhow::Result<()> {
     settings.database.url = portcullis::settings::DatabaseUrl(db_url.clone());
     settings.database.pool_size = args.pool_size;
     let pool = portcullis::store::Pool::build(&settings.database)?;
-    let ctx = std::sync::Arc::new(
-        scenarios::Context::seed(&args, pool, server.addr, server_pid, db_pid, &settings).await?,
-    );
+    let mut ctx =
+        scenarios::Context::seed(&args, pool, server.addr, server_pid, db_pid, &settings).await?;
+    if args.callgrind {
+        ctx.callgrind = Some(counts::Callgrind::attach(server_pid, &dir));
+    }
+    if args.backend == Backend::Mysql {
+        let mut conn = portcullis::store::connect_mysql(&db_url, Duration::from_secs(5)).await?;
+        ctx.db_overhead = counts::DbCounts::overhead(&mut conn).await?;
+        ctx.db_counter = Some(tokio::sync::Mutex::new(conn));
+    }
+    let ctx = std::sync::Arc::new(ctx);
 
     let names: Vec<String> = if args.scenarios.is_empty() {
         scenarios::ALL.iter().map(|s| s.to_string()).collect()

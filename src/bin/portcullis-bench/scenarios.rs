@@ -14,6 +14,7 @@ use portcullis::oauth::accounts::{self, Lifetimes};
 use portcullis::store::models::{Consent, Token, TokenKind};
 use portcullis::store::{consents, tokens, Pool};
 
+use crate::counts::{Callgrind, DbCounts};
 use crate::http::{self, Conn};
 use crate::procstat;
 use crate::{Args, Backend};
@@ -41,6 +42,11 @@ pub struct Context {
     pub server_pid: u32,
     pub db_pid: Option<u32>,
     pub ticks: u64,
+    /// Set with `--callgrind`: the server's instructions are counted per window.
+    pub callgrind: Option<Callgrind>,
+    /// On MariaDB: a connection that reads the server's work counters around each window.
+    pub db_counter: Option<tokio::sync::Mutex<portcullis::store::MysqlConn>>,
+    pub db_overhead: DbCounts,
     client_id: String,
     basic: String,
     user_id: String,
@@ -96,6 +102,9 @@ impl Context {
             server_pid,
             db_pid,
             ticks: procstat::clock_ticks(),
+            callgrind: None,
+            db_counter: None,
+            db_overhead: DbCounts::default(),
             client_id: client.client_id,
             basic,
             user_id: user.id,
@@ -185,6 +194,10 @@ pub struct Outcome {
     pub server_cpu_us: Option<u64>,
     pub db_cpu_us: Option<u64>,
     pub max_rss_kib: Option<u64>,
+    /// Instructions the server executed in the window (`--callgrind`).
+    pub server_instructions: Option<u64>,
+    /// MariaDB's statements and row operations in the window.
+    pub db_counts: Option<DbCounts>,
 }
 
 impl Outcome {
@@ -207,9 +220,19 @@ impl Outcome {
         }
     }
 
+    /// A count per iteration, with `decimals` places after dividing by `unit`.
+    fn count_per_iteration(&self, count: Option<u64>, unit: f64, decimals: usize) -> String {
+        match count {
+            Some(n) if self.iterations > 0 => {
+                format!("{:.*}", decimals, n as f64 / unit / self.iterations as f64)
+            }
+            _ => "–".into(),
+        }
+    }
+
     pub fn row(&self) -> String {
         format!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
             self.name,
             self.rate(),
             self.percentile(0.5),
@@ -221,6 +244,9 @@ impl Outcome {
             self.max_rss_kib
                 .map(|k| format!("{:.1}", k as f64 / 1024.0))
                 .unwrap_or_else(|| "–".into()),
+            self.count_per_iteration(self.server_instructions, 1000.0, 1),
+            self.count_per_iteration(self.db_counts.map(|c| c.statements), 1.0, 2),
+            self.count_per_iteration(self.db_counts.map(|c| c.row_operations), 1.0, 1),
         )
     }
 }
@@ -396,6 +422,7 @@ pub async fn run(ctx: &Arc<Context>, name: &str) -> anyhow::Result<Outcome> {
         // It ran in this process: the server's columns would only show it idle.
         outcome.server_cpu_us = None;
         outcome.max_rss_kib = None;
+        outcome.server_instructions = None;
     }
     Ok(outcome)
 }
@@ -455,16 +482,18 @@ async fn measure(
             (lat, ok, errors)
         }));
     }
-    let (cpu0, db0, rss) = sample_window(ctx, record_from, stop_at).await;
+    let window = sample_window(ctx, name, record_from, stop_at).await?;
     let mut out = Outcome {
         name: name.to_string(),
         iterations: 0,
         errors: 0,
         seconds: ctx.duration.as_secs_f64(),
         latencies_us: Vec::new(),
-        server_cpu_us: cpu0,
-        db_cpu_us: db0,
-        max_rss_kib: rss,
+        server_cpu_us: window.server_cpu_us,
+        db_cpu_us: window.db_cpu_us,
+        max_rss_kib: window.max_rss_kib,
+        server_instructions: window.server_instructions,
+        db_counts: window.db_counts,
     };
     for w in workers {
         let (lat, ok, errors) = w.await?;
@@ -476,14 +505,31 @@ async fn measure(
     Ok(out)
 }
 
-/// CPU used by the server and the database server between `from` and `to`, and the server's
-/// largest RSS seen meanwhile.
+/// What the server and the database server spent in one measured window.
+struct Window {
+    server_cpu_us: Option<u64>,
+    db_cpu_us: Option<u64>,
+    max_rss_kib: Option<u64>,
+    server_instructions: Option<u64>,
+    db_counts: Option<DbCounts>,
+}
+
+/// CPU used by the server and the database server between `from` and `to`, the server's
+/// largest RSS seen meanwhile, and, where they are counted, instructions and database work.
 async fn sample_window(
     ctx: &Context,
+    name: &str,
     from: Instant,
     to: Instant,
-) -> (Option<u64>, Option<u64>, Option<u64>) {
+) -> anyhow::Result<Window> {
     tokio::time::sleep_until(from.into()).await;
+    if let Some(cg) = &ctx.callgrind {
+        cg.start_window().await?;
+    }
+    let db_before = match &ctx.db_counter {
+        Some(conn) => Some(DbCounts::read(&mut *conn.lock().await).await?),
+        None => None,
+    };
     let s0 = procstat::cpu_micros(ctx.server_pid, ctx.ticks);
     let d0 = ctx.db_pid.and_then(|p| procstat::cpu_micros(p, ctx.ticks));
     let mut rss = procstat::rss_kib(ctx.server_pid);
@@ -493,11 +539,24 @@ async fn sample_window(
     }
     let s1 = procstat::cpu_micros(ctx.server_pid, ctx.ticks);
     let d1 = ctx.db_pid.and_then(|p| procstat::cpu_micros(p, ctx.ticks));
-    (
-        s0.zip(s1).map(|(a, b)| b - a),
-        d0.zip(d1).map(|(a, b)| b - a),
-        rss,
-    )
+    let db_counts = match (&ctx.db_counter, db_before) {
+        (Some(conn), Some(before)) => {
+            let after = DbCounts::read(&mut *conn.lock().await).await?;
+            Some(after.since(before, ctx.db_overhead))
+        }
+        _ => None,
+    };
+    let server_instructions = match &ctx.callgrind {
+        Some(cg) => Some(cg.end_window(name).await?),
+        None => None,
+    };
+    Ok(Window {
+        server_cpu_us: s0.zip(s1).map(|(a, b)| b - a),
+        db_cpu_us: d0.zip(d1).map(|(a, b)| b - a),
+        max_rss_kib: rss,
+        server_instructions,
+        db_counts,
+    })
 }
 
 fn json_field(body: &[u8], field: &str) -> Option<String> {
@@ -536,8 +595,8 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
     let mut s = format!(
         "## {backend}, concurrency {}\n\nCommit `{commit}`, {}; {cores} cores ({cpu}); load generator on the same machine; \
          {} s measured after {} s warm-up per scenario, {} s idle between scenarios; server pool size {}.\n\n\
-         | scenario | per s | p50 ms | p99 ms | max ms | errors | server CPU µs/iter | DB CPU µs/iter | server RSS MiB |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         | scenario | per s | p50 ms | p99 ms | max ms | errors | server CPU µs/iter | DB CPU µs/iter | server RSS MiB | server k-instr/iter | DB statements/iter | DB row ops/iter |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         args.concurrency,
         chrono_free_date(),
         args.duration,
@@ -562,7 +621,9 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
         ));
     }
     s.push_str("\n`auth-code` counts whole flows (authorize with a live session and remembered consent → 303 with code → token exchange: two requests). \
-                `store-insert` runs in the benchmark process, so it has no server columns. DB CPU is mariadbd's, read from /proc.\n");
+                `store-insert` runs in the benchmark process, so it has no server columns. DB CPU is mariadbd's, read from /proc. \
+                Instructions are counted only with `--callgrind` (the server under valgrind; its rates and latencies are then not comparable with a normal run); \
+                DB statements and row operations are MariaDB's `Questions` and `Handler_*` counters.\n");
     s
 }
 

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! request invalid, client or redirect URI untrusted → ErrorPage (never redirected, §4.1.2.1)
-//! request invalid otherwise                         → ErrorRedirect (§4.1.2.1)
+//! request invalid otherwise, client vetted          → ErrorRedirect (§4.1.2.1)
+//! … client self-registered, user not signed in      → UnvettedErrorRedirect (RFC 9700 §4.11.2)
+//! … client self-registered, user signed in          → ErrorRedirect
 //! no live session                                   → LoginNeeded
 //! a consent answer not from this site               → ForgedDecision
 //! "deny"                                            → ErrorRedirect access_denied
@@ -49,6 +51,17 @@ pub enum Outcome {
     ForgedDecision { client_id: String },
     /// Back to the client with an error (§4.1.2.1): the URL to send the user agent to.
     ErrorRedirect(String),
+    /// An error for a self-registered client, whose redirect URI nobody vetted, before the
+    /// user signed in. Redirecting at once would make this server an open redirector (RFC 9700
+    /// §4.11.2: anyone may register `https://phish.example/` and link to it through us), so
+    /// the user is shown the application and where the link goes, and follows it or not.
+    UnvettedErrorRedirect {
+        client_id: String,
+        client_name: String,
+        /// The redirect URI's host, as the user should read it.
+        host: String,
+        to: String,
+    },
     /// No live session: sign in, then come back to `return_to`.
     LoginNeeded { return_to: String },
     /// Ask the user.
@@ -102,7 +115,18 @@ pub async fn authorize(
                 .and_then(|p| p.get("client_id").map(str::to_string));
             return Ok(Outcome::ErrorPage { message, client_id });
         }
-        Err(Invalid::Redirect(e)) => return Ok(Outcome::ErrorRedirect(e.url(issuer))),
+        Err(Invalid::Redirect(e)) => {
+            let signed_in = match incoming.session_cookie {
+                Some(_) if e.client.redirect_uris_vetted() => false,
+                Some(cookie) => {
+                    login::resolve_for_client(pool, settings, cookie, &e.client.client_id, now)
+                        .await?
+                        .is_some()
+                }
+                None => false,
+            };
+            return Ok(error_redirect(e, signed_in, issuer));
+        }
         Err(Invalid::Store(e)) => return Err(e.into()),
         Err(Invalid::Internal(cause)) => return Err(AuthorizeError::Internal(cause)),
     };
@@ -127,7 +151,7 @@ pub async fn authorize(
             });
         }
         if decision != "allow" {
-            return Ok(Outcome::ErrorRedirect(request::denied(&req).url(issuer)));
+            return Ok(error_redirect(request::denied(&req), true, issuer));
         }
         request::remember_consent(pool, user_id, &req, consent.as_ref(), now).await?;
         let to = request::issue_code(pool, settings, user_id, &req, now).await?;
@@ -142,4 +166,23 @@ pub async fn authorize(
         session,
         return_to,
     })))
+}
+
+/// An error redirect, followed at once when the client's redirect URIs were vetted or the user
+/// has signed in (RFC 9700 §4.11.2 allows either), otherwise offered as a link.
+fn error_redirect(e: ErrorRedirect, signed_in: bool, issuer: &str) -> Outcome {
+    let to = e.url(issuer);
+    if e.client.redirect_uris_vetted() || signed_in {
+        return Outcome::ErrorRedirect(to);
+    }
+    let host = url::Url::parse(&e.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| e.redirect_uri.clone());
+    Outcome::UnvettedErrorRedirect {
+        client_id: e.client.client_id.clone(),
+        client_name: e.client.name.clone(),
+        host,
+        to,
+    }
 }

@@ -64,6 +64,9 @@ pub enum Invalid {
 
 #[derive(Debug)]
 pub struct ErrorRedirect {
+    /// Whose redirect URI it is: whether it may be followed at once depends on who registered
+    /// the client.
+    pub client: Arc<Client>,
     pub redirect_uri: String,
     pub code: ErrorCode,
     pub description: String,
@@ -113,8 +116,8 @@ pub async fn validate(pool: &Pool, cache: &ClientCache, raw: &str) -> Result<Aut
             )
             .unwrap_or_default();
             let (client, redirect_uri, _) = client_and_redirect(pool, cache, &lenient).await?;
-            drop(client);
             return Err(redirect(
+                &client,
                 redirect_uri,
                 InvalidRequest,
                 format!("parameter {} is repeated", rep.0),
@@ -125,6 +128,7 @@ pub async fn validate(pool: &Pool, cache: &ClientCache, raw: &str) -> Result<Aut
     let (client, redirect_uri, explicit) = client_and_redirect(pool, cache, &params).await?;
     let fail = |code, text: &str| {
         Err(redirect(
+            &client,
             redirect_uri.clone(),
             code,
             text.to_string(),
@@ -202,12 +206,14 @@ pub async fn validate(pool: &Pool, cache: &ClientCache, raw: &str) -> Result<Aut
 }
 
 fn redirect(
+    client: &Arc<Client>,
     redirect_uri: String,
     code: ErrorCode,
     description: String,
     params: &Params,
 ) -> Invalid {
     Invalid::Redirect(ErrorRedirect {
+        client: client.clone(),
         redirect_uri,
         code,
         description,
@@ -325,6 +331,7 @@ pub async fn issue_code(
 /// The user said no (RFC 6749 §4.1.2.1 `access_denied`).
 pub fn denied(req: &AuthRequest) -> ErrorRedirect {
     ErrorRedirect {
+        client: req.client.clone(),
         redirect_uri: req.redirect_uri.clone(),
         code: AccessDenied,
         description: "the user denied the request".into(),
