@@ -175,9 +175,16 @@ impl Default for SessionSettings {
 pub struct LoginSettings {
     /// PBKDF2-HMAC-SHA256 iterations for newly set passwords (stored in each hash).
     pub password_hash_iterations: u32,
-    /// Failed logins allowed per username, and per client IP, within `throttle_window_secs`.
-    pub max_failures_per_user: i64,
+    /// Failed logins allowed for one username from one client IP within `throttle_window_secs`;
+    /// further attempts from that address are refused until the window passes.
+    pub max_failures_per_user_and_ip: i64,
+    /// Failed logins allowed from one client IP, whatever the usernames; then refused.
     pub max_failures_per_ip: i64,
+    /// Failed logins for one username from all addresses before each further attempt for it
+    /// is slowed down (never refused, so nobody can lock a user out): the wait doubles with
+    /// each failure past this, from 250 ms up to `max_slowdown_ms`.
+    pub max_failures_per_user: i64,
+    pub max_slowdown_ms: u64,
     pub throttle_window_secs: i64,
 }
 
@@ -185,8 +192,10 @@ impl Default for LoginSettings {
     fn default() -> Self {
         Self {
             password_hash_iterations: 600_000,
-            max_failures_per_user: 5,
+            max_failures_per_user_and_ip: 5,
             max_failures_per_ip: 50,
+            max_failures_per_user: 10,
+            max_slowdown_ms: 4000,
             throttle_window_secs: 15 * 60,
         }
     }
@@ -391,6 +400,19 @@ impl Settings {
             (
                 "session.absolute_timeout_secs",
                 self.session.absolute_timeout_secs,
+            ),
+            (
+                "login.max_failures_per_user_and_ip",
+                self.login.max_failures_per_user_and_ip,
+            ),
+            ("login.max_failures_per_ip", self.login.max_failures_per_ip),
+            (
+                "login.max_failures_per_user",
+                self.login.max_failures_per_user,
+            ),
+            (
+                "login.throttle_window_secs",
+                self.login.throttle_window_secs,
             ),
         ] {
             if v <= 0 {

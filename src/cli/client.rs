@@ -1,4 +1,5 @@
-//! `portcullis client add | list | show | remove | rotate-secret`. Secrets are printed once.
+//! `portcullis client add | list | show | remove | rotate-secret | resource-server`. Secrets are
+//! printed once.
 
 use anyhow::bail;
 use clap::Subcommand;
@@ -35,6 +36,9 @@ pub enum ClientCommand {
         /// Refresh token lifetime for this client, overriding tokens.refresh_token_ttl_secs.
         #[arg(long, value_name = "SECONDS")]
         refresh_token_ttl: Option<i64>,
+        /// A resource server: may call the introspection endpoint (confidential clients only).
+        #[arg(long)]
+        resource_server: bool,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -59,6 +63,14 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Allow (`on`) or stop (`off`) a confidential client calling the introspection endpoint.
+    /// Running servers see the change within cache.client_ttl_secs.
+    ResourceServer {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
 }
 
 pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> {
@@ -71,6 +83,7 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
             scope,
             access_token_ttl,
             refresh_token_ttl,
+            resource_server,
             json,
         } => {
             let spec = NewClientSpec {
@@ -80,6 +93,7 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
                 grant_types,
                 scope,
                 auth_method: None,
+                resource_server,
             };
             // Validate before touching the database, so a typo never needs a connection.
             spec.clone().validate()?;
@@ -156,6 +170,20 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
                 println!("(the old secret no longer works; the new one is shown only now)");
             }
         }
+        ClientCommand::ResourceServer { client_id, state } => {
+            let pool = open_store(settings).await?;
+            let on = state == "on";
+            if !clients::set_resource_server(&pool, &client_id, on).await? {
+                match clients::find(&pool, &client_id).await? {
+                    Some(_) => {
+                        bail!("client {client_id:?} is public: a resource server needs a secret")
+                    }
+                    None => bail!("no client with id {client_id:?}"),
+                }
+            }
+            let verb = if on { "may now" } else { "may no longer" };
+            println!("client {client_id} {verb} introspect tokens");
+        }
     }
     Ok(())
 }
@@ -172,6 +200,7 @@ fn describe(c: &Client) -> serde_json::Value {
         "token_endpoint_auth_method": c.auth_method.as_str(),
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_ttl": c.refresh_token_ttl,
+        "resource_server": c.resource_server,
         "created_at": c.created_at,
     })
 }

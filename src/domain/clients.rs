@@ -139,6 +139,8 @@ pub struct Client {
     /// RFC 7591 metadata as registered (client_uri, contacts, ...).
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub created_at: i64,
+    /// May introspect tokens (RFC 7662). Only an operator sets it: registration cannot.
+    pub resource_server: bool,
 }
 
 impl Client {
@@ -173,6 +175,8 @@ pub struct NewClientSpec {
     /// RFC 7591 `token_endpoint_auth_method`; None: `none` for public, `client_secret_basic`
     /// otherwise.
     pub auth_method: Option<String>,
+    /// May introspect tokens. Set only by an operator; registration always says false.
+    pub resource_server: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -190,6 +194,12 @@ impl NewClientSpec {
         if self.name.len() > 255 || self.name.chars().any(char::is_control) {
             return meta(
                 "client name must be at most 255 characters, without control characters".into(),
+            );
+        }
+        if self.resource_server && self.public {
+            return meta(
+                "a resource server must authenticate to introspect: it cannot be a public client"
+                    .into(),
             );
         }
         match (self.auth_method.as_deref(), self.public) {
@@ -367,6 +377,7 @@ mod tests {
             grant_types: vec![],
             scope: "b a".into(),
             auth_method: None,
+            resource_server: false,
         }
     }
 

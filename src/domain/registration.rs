@@ -141,6 +141,7 @@ pub fn validate(body: &Value, allowed_scope: &Scope) -> Result<Registration, Met
         grant_types,
         scope: scope.to_string(),
         auth_method: Some(auth_method),
+        resource_server: false,
     };
     let spec = spec.validate().map_err(|e| match e {
         super::clients::ClientRuleError::RedirectUri(..) => invalid_redirect(e.to_string()),

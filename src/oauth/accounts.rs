@@ -112,6 +112,7 @@ pub fn build_client(
         refresh_token_ttl: lifetimes.refresh_token_ttl,
         metadata: metadata_object(metadata),
         created_at: now,
+        resource_server: spec.resource_server,
         name: spec.name,
         redirect_uris: spec.redirect_uris,
     };

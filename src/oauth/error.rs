@@ -24,6 +24,10 @@ impl OAuthError {
 pub enum TokenError {
     #[error(transparent)]
     OAuth(#[from] OAuthError),
+    /// The client authenticated but may not use this endpoint: 403 (RFC 7662 §2.3 allows it
+    /// for introspection).
+    #[error("forbidden: {0}")]
+    Forbidden(OAuthError),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A grant machine answered in a way its driver did not expect: a bug, logged and a 500.

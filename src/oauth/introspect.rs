@@ -5,16 +5,16 @@ use serde_json::{json, Value};
 
 use super::client_auth;
 use super::client_cache::ClientCache;
-use super::error::{oauth, TokenError};
+use super::error::{oauth, OAuthError, TokenError};
 use super::params::Params;
-use super::ErrorCode::{InvalidClient, InvalidRequest};
+use super::ErrorCode::{InvalidClient, InvalidRequest, UnauthorizedClient};
 use crate::domain::secret::Secret;
 use crate::store::models::{Token, TokenKind};
 use crate::store::tokens::{self, IntrospectLookup};
 use crate::store::Pool;
 
-/// RFC 7662 §2.1–2.2. The caller must be a confidential client; anything not live is exactly
-/// `{"active": false}`.
+/// RFC 7662 §2.1–2.2. The caller must be a confidential client marked as a resource server;
+/// anything not live is exactly `{"active": false}`.
 pub async fn introspect(
     pool: &Pool,
     cache: &ClientCache,
@@ -26,6 +26,15 @@ pub async fn introspect(
     let caller = client_auth::authenticate(pool, cache, params, authorization).await?;
     if caller.is_public() {
         return oauth(InvalidClient, "introspection needs a confidential client");
+    }
+    // An answer names the user and what the token allows: only resource servers an operator
+    // chose may ask (RFC 7662 §4, RFC 9700 §2.3). Tokens carry no audience yet, so a resource
+    // server may introspect any token; resource indicators arrive with OpenID Connect.
+    if !caller.resource_server {
+        return Err(TokenError::Forbidden(OAuthError::new(
+            UnauthorizedClient,
+            "this client is not registered as a resource server, so it may not introspect tokens",
+        )));
     }
     let Some(presented) = params.get("token") else {
         return oauth(InvalidRequest, "token is required");

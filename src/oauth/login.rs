@@ -4,7 +4,7 @@
 use super::accounts::check_username;
 use crate::domain::password::{self, Password};
 use crate::domain::secret::{prefix, Digest, Secret};
-use crate::settings::Settings;
+use crate::settings::{LoginSettings, Settings};
 use crate::store::models::{Consent, Session, User};
 use crate::store::{sessions, throttle, users, Pool, StoreError};
 
@@ -22,6 +22,12 @@ pub enum LoginError {
 
 /// Checks a username and password. An unknown user costs the same PBKDF2 work as a wrong
 /// password, and the answer never says which it was, nor that throttling is in force.
+///
+/// Throttling (README, "Login throttling"): the attempt is counted before the password is
+/// checked (`store::throttle`), so concurrent guesses cannot overrun a limit. The hard limits
+/// are per client address and per (username, address): an attacker exhausts only their own
+/// addresses. Per username, from everywhere, failures past a threshold only slow each further
+/// attempt down, so the right user on another address still gets in.
 pub async fn authenticate(
     pool: &Pool,
     settings: &Settings,
@@ -34,30 +40,27 @@ pub async fn authenticate(
     // A name no user can have never reaches the database (MariaDB would refuse one longer
     // than the throttle's column with an error): it costs the same hash work and gets the
     // same answer, and only the address is counted.
-    let user_subject = check_username(username)
-        .is_ok()
-        .then(|| format!("user:{username}"));
-    let subjects: Vec<String> = user_subject
-        .iter()
-        .cloned()
-        .chain(client_ip.map(|ip| format!("ip:{ip}")))
-        .collect();
-    let since = now - cfg.throttle_window_secs;
-    let counts = if subjects.is_empty() {
-        Vec::new()
-    } else {
-        throttle::recent(pool, &subjects, since).await?
-    };
-    let throttled = subjects.iter().zip(&counts).any(|(subject, n)| {
-        let limit = if subject.starts_with("user:") {
-            cfg.max_failures_per_user
-        } else {
-            cfg.max_failures_per_ip
-        };
-        *n >= limit
-    });
+    let plausible = check_username(username).is_ok();
+    let subjects = Subjects::of(plausible.then_some(username), client_ip);
+    let attempt =
+        throttle::begin_attempt(pool, &subjects.names, now, now - cfg.throttle_window_secs).await?;
+    if subjects.over_hard_limit(&attempt, cfg) {
+        // Refused before any hash work: a flood of refused guesses costs no CPU, and a refused
+        // attempt is not a failure to count.
+        throttle::withdraw(pool, &attempt).await?;
+        tracing::warn!(username, ?client_ip, "login throttled");
+        return Err(LoginError::Rejected);
+    }
+    if let Some(wait) = subjects.slowdown(&attempt, cfg) {
+        tracing::info!(
+            username,
+            ?wait,
+            "login slowed down: many failures for this user"
+        );
+        tokio::time::sleep(wait).await;
+    }
 
-    let user = if user_subject.is_some() {
+    let user = if plausible {
         users::find_by_username(pool, username).await?
     } else {
         None
@@ -75,20 +78,82 @@ pub async fn authenticate(
     .await
     .map_err(|e| StoreError::Config(format!("password check failed: {e}")))?;
 
-    match (user, &user_subject) {
-        (Some(u), Some(subject)) if matches && !u.disabled && !throttled => {
-            throttle::clear(pool, subject).await?;
+    match user {
+        Some(u) if matches && !u.disabled => {
+            // The success is not a failure; the failures this address had for this user
+            // before it are forgiven, but not those of attempts still in flight.
+            throttle::withdraw(pool, &attempt).await?;
+            if let Some((subject, row)) = subjects.user_and_ip(&attempt) {
+                throttle::clear_before(pool, subject, row).await?;
+            }
             Ok(u)
         }
-        _ => {
-            if !subjects.is_empty() {
-                throttle::record(pool, &subjects, now, since).await?;
-            }
-            if throttled {
-                tracing::warn!(username, ?client_ip, "login throttled");
-            }
-            Err(LoginError::Rejected)
+        // A failure keeps the rows its attempt wrote.
+        _ => Err(LoginError::Rejected),
+    }
+}
+
+/// What a login attempt is counted against, by position in `names`.
+struct Subjects {
+    names: Vec<String>,
+    ip: Option<usize>,
+    user_and_ip: Option<usize>,
+    user: Option<usize>,
+}
+
+impl Subjects {
+    fn of(username: Option<&str>, client_ip: Option<std::net::IpAddr>) -> Self {
+        let mut names = Vec::with_capacity(3);
+        let mut add = |name: String| {
+            names.push(name);
+            names.len() - 1
+        };
+        // A username has no whitespace (`check_username`), so the space separates unambiguously;
+        // the longest subject (IPv6 text and a 191-character name) fits the 255-character column.
+        let ip = client_ip.map(|ip| add(format!("ip:{ip}")));
+        let (user_and_ip, user) = match username {
+            Some(name) => (
+                client_ip.map(|ip| add(format!("login:{ip} {name}"))),
+                Some(add(format!("user:{name}"))),
+            ),
+            None => (None, None),
+        };
+        Subjects {
+            names,
+            ip,
+            user_and_ip,
+            user,
         }
+    }
+
+    fn over_hard_limit(&self, attempt: &throttle::Attempt, cfg: &LoginSettings) -> bool {
+        let over = |i: Option<usize>, limit: i64| i.is_some_and(|i| attempt.counts[i] > limit);
+        over(self.ip, cfg.max_failures_per_ip)
+            || over(self.user_and_ip, cfg.max_failures_per_user_and_ip)
+    }
+
+    /// How long to wait before checking the password: doubling from 250 ms with each failure
+    /// for this username (from anywhere) past `max_failures_per_user`, capped.
+    fn slowdown(
+        &self,
+        attempt: &throttle::Attempt,
+        cfg: &LoginSettings,
+    ) -> Option<std::time::Duration> {
+        // The count includes this attempt (and any in flight): failures are one fewer.
+        let failures = attempt.counts[self.user?] - 1;
+        let past = failures - cfg.max_failures_per_user;
+        if past <= 0 {
+            return None;
+        }
+        let ms = 250u64.saturating_mul(1 << (past - 1).min(20));
+        Some(std::time::Duration::from_millis(
+            ms.min(cfg.max_slowdown_ms),
+        ))
+    }
+
+    fn user_and_ip<'a>(&'a self, attempt: &throttle::Attempt) -> Option<(&'a str, i64)> {
+        self.user_and_ip
+            .map(|i| (self.names[i].as_str(), attempt.ids[i]))
     }
 }
 

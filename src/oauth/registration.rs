@@ -64,12 +64,14 @@ pub async fn register(
         }
     };
     if let Some(ip) = client_ip {
+        // Counted before it is judged, so a burst cannot overrun the limit (`store::throttle`);
+        // a refused attempt takes its row back, so the limit is on registrations.
         let subject = vec![format!("register:{ip}")];
-        let since = now - cfg.window_secs;
-        if throttle::recent(pool, &subject, since).await?[0] >= cfg.max_per_ip {
+        let attempt = throttle::begin_attempt(pool, &subject, now, now - cfg.window_secs).await?;
+        if attempt.counts[0] > cfg.max_per_ip {
+            throttle::withdraw(pool, &attempt).await?;
             return Err(RegistrationError::RateLimited);
         }
-        throttle::record(pool, &subject, now, since).await?;
     }
     let allowed = Scope::parse(&cfg.allowed_scope).unwrap_or_default();
     let reg = registration::validate(body, &allowed)?;

@@ -70,6 +70,22 @@ pub async fn set_secret_hash(pool: &Pool, client_id: &str, hash: &Digest) -> Sto
     })
 }
 
+/// Marks a confidential client as a resource server (may introspect) or not. Returns false if
+/// no such client, or if it is public.
+pub async fn set_resource_server(pool: &Pool, client_id: &str, on: bool) -> StoreResult<bool> {
+    db_run!(pool, |conn| {
+        let n = diesel::update(
+            clients::table
+                .find(client_id)
+                .filter(clients::secret_hash.is_not_null()),
+        )
+        .set(clients::resource_server.eq(on))
+        .execute(conn)
+        .await?;
+        Ok(n > 0)
+    })
+}
+
 /// Stores a dynamically registered client. With an initial access token, one use of it is
 /// spent in the same transaction (a conditional UPDATE: concurrent registrations cannot
 /// overspend it); returns false, storing nothing, if it is expired or used up.

@@ -74,6 +74,9 @@ pub struct ClientRow {
     /// RFC 7591 metadata as a JSON object.
     pub metadata: String,
     pub created_at: i64,
+    /// May call the introspection endpoint. Absent from dumps made before it existed.
+    #[serde(default)]
+    pub resource_server: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -110,6 +113,7 @@ impl TryFrom<ClientRow> for Client {
             access_token_ttl: row.access_token_ttl,
             refresh_token_ttl: row.refresh_token_ttl,
             created_at: row.created_at,
+            resource_server: row.resource_server,
             name: row.name,
             client_id: row.client_id,
         })
@@ -133,6 +137,7 @@ impl From<&Client> for ClientRow {
             refresh_token_ttl: c.refresh_token_ttl,
             metadata: serde_json::Value::Object(c.metadata.clone()).to_string(),
             created_at: c.created_at,
+            resource_server: c.resource_server,
         }
     }
 }

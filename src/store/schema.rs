@@ -26,6 +26,7 @@ diesel::table! {
         refresh_token_ttl -> Nullable<BigInt>,
         metadata -> Text,
         created_at -> BigInt,
+        resource_server -> Bool,
     }
 }
 

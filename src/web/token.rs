@@ -74,6 +74,11 @@ where
                         match service(task_state, params, auth).await {
                             Ok(r) => Ok(no_store(r)),
                             Err(TokenError::OAuth(e)) => Ok(oauth_error(&e)),
+                            Err(TokenError::Forbidden(e)) => Ok(no_store(json_error(
+                                StatusCode::FORBIDDEN,
+                                e.code,
+                                &e.description,
+                            ))),
                             Err(TokenError::Store(e)) => Err(ApiError::from(e)),
                             Err(TokenError::Internal(cause)) => Err(ApiError::Internal(cause)),
                         }

@@ -224,7 +224,7 @@ async fn branding_comes_from_settings() {
 async fn revoking_a_grant_kills_its_tokens_and_unredeemed_codes() {
     let app = spawn_app().await;
     app.add_user("dee").await;
-    let c = app.confidential_client().await;
+    let c = app.resource_server().await;
     let b = app.browser();
     let query = [
         ("response_type", "code"),

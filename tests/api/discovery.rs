@@ -54,7 +54,7 @@ async fn a_client_that_knows_only_the_issuer_completes_the_flow() {
     let app = spawn_app().await;
     app.add_user("eve").await;
     let c = app.confidential_client().await;
-    let rs = app.confidential_client().await;
+    let rs = app.resource_server().await;
     // Discover.
     let m: Value = app
         .http

@@ -355,6 +355,7 @@ impl TestApp {
             grant_types: vec![],
             scope: "read write".into(),
             auth_method: None,
+            resource_server: false,
         };
         tweak(&mut spec);
         let redirect_uri = spec.redirect_uris.first().cloned().unwrap_or_default();
@@ -368,6 +369,21 @@ impl TestApp {
         }
     }
 
+    /// A confidential client an operator marked as a resource server: it may introspect.
+    pub async fn resource_server(&self) -> TestClient {
+        self.client_with(|s| s.resource_server = true, Lifetimes::default())
+            .await
+    }
+
+    /// Marks an existing client as a resource server, as `client resource-server ID on` does.
+    pub async fn allow_introspection(&self, c: &TestClient) {
+        assert!(
+            portcullis::store::clients::set_resource_server(&self.pool, &c.id, true)
+                .await
+                .unwrap()
+        );
+    }
+
     /// Runs one SQL statement (portable SQL only) against the test database; returns rows affected.
     pub async fn sql(&self, statement: &str) -> usize {
         run_sql(&self.pool, statement).await
@@ -378,6 +394,17 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A browser on another loopback address (`127.0.0.2`, …): to the server, another client
+    /// IP. Linux answers on all of 127.0.0.0/8.
+    pub fn browser_from(&self, local: &str) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(local.parse::<std::net::IpAddr>().unwrap())
             .build()
             .unwrap()
     }

@@ -85,3 +85,37 @@ async fn a_username_no_user_can_have_is_an_ordinary_failed_login() {
     let b = app.browser();
     assert_eq!(app.login(&b, "erin", PASSWORD, "/").await.status(), 303);
 }
+
+/// Issue 12, point 5: MariaDB's binary collations of the first schema were PAD SPACE, so
+/// `pad ` found the user `pad` and `<client id> ` found the client. The store must compare
+/// every byte on both backends, whatever the boundary checks let through.
+#[tokio::test]
+async fn trailing_spaces_are_part_of_an_identifier_on_both_backends() {
+    let app = spawn_app().await;
+    app.add_user("pad").await;
+    let c = app.confidential_client().await;
+
+    let users = |name: &'static str| portcullis::store::users::find_by_username(&app.pool, name);
+    assert!(users("pad").await.unwrap().is_some());
+    assert!(users("pad ").await.unwrap().is_none());
+    assert!(users("pad  ").await.unwrap().is_none());
+
+    let padded_id = format!("{} ", c.id);
+    assert!(portcullis::store::clients::find(&app.pool, &c.id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(portcullis::store::clients::find(&app.pool, &padded_id)
+        .await
+        .unwrap()
+        .is_none());
+
+    // And the unique key no longer treats them as one name.
+    let inserted = app
+        .sql(
+            "INSERT INTO users (id, username, password_hash, disabled, created_at) \
+              VALUES ('u-pad-space', 'pad ', 'x', FALSE, 0)",
+        )
+        .await;
+    assert_eq!(inserted, 1);
+}

@@ -58,6 +58,7 @@ async fn issue_introspect_revoke_introspect() {
                 s.name = "API".into();
                 s.grant_types = vec!["client_credentials".into()];
                 s.redirect_uris = vec![];
+                s.resource_server = true;
             },
             Default::default(),
         )
@@ -89,7 +90,7 @@ async fn refresh_tokens_introspect_and_their_revocation_reaches_the_family() {
     let app = spawn_app().await;
     app.add_user("zed").await;
     let client = app.confidential_client().await;
-    let rs = app.confidential_client().await;
+    let rs = app.resource_server().await;
     let t = app.tokens_for(&client, "zed", "read write").await;
     let (access, refresh) = (
         t["access_token"].as_str().unwrap(),
@@ -125,7 +126,7 @@ async fn expired_unknown_malformed_and_rotated_tokens_are_just_inactive() {
     let app = spawn_app().await;
     app.add_user("abe").await;
     let client = app.confidential_client().await;
-    let rs = app.confidential_client().await;
+    let rs = app.resource_server().await;
     let t = app.tokens_for(&client, "abe", "read").await;
     for junk in ["pc_at_unknown", "", "%%%", "a".repeat(5000).as_str()] {
         let r = app.introspect(&rs, junk, None).await;
@@ -155,7 +156,7 @@ async fn expired_unknown_malformed_and_rotated_tokens_are_just_inactive() {
 #[tokio::test]
 async fn client_credentials_tokens_have_the_client_as_subject() {
     let app = spawn_app().await;
-    let client = app.confidential_client().await;
+    let client = app.resource_server().await;
     let r: serde_json::Value = app
         .token(
             Some((&client.id, client.secret.as_deref().unwrap())),
@@ -173,7 +174,7 @@ async fn client_credentials_tokens_have_the_client_as_subject() {
 #[tokio::test]
 async fn introspection_needs_an_authenticated_confidential_client() {
     let app = spawn_app().await;
-    let client = app.confidential_client().await;
+    let client = app.resource_server().await;
     let r: serde_json::Value = app
         .token(
             Some((&client.id, client.secret.as_deref().unwrap())),
@@ -230,6 +231,7 @@ async fn a_client_cannot_revoke_another_clients_token() {
     let app = spawn_app().await;
     app.add_user("bea").await;
     let owner = app.confidential_client().await;
+    app.allow_introspection(&owner).await;
     let other = app.confidential_client().await;
     let t = app.tokens_for(&owner, "bea", "read").await;
     let access = t["access_token"].as_str().unwrap();
@@ -257,7 +259,7 @@ async fn public_clients_can_revoke_their_own_tokens() {
     let app = spawn_app().await;
     app.add_user("cy").await;
     let public = app.public_client().await;
-    let rs = app.confidential_client().await;
+    let rs = app.resource_server().await;
     let (verifier, challenge) = pkce_pair();
     let q = app
         .authorize_as(
@@ -293,7 +295,7 @@ async fn public_clients_can_revoke_their_own_tokens() {
 async fn removing_a_client_kills_its_tokens() {
     let app = spawn_app().await;
     let client = app.confidential_client().await;
-    let rs = app.confidential_client().await;
+    let rs = app.resource_server().await;
     let r: serde_json::Value = app
         .token(
             Some((&client.id, client.secret.as_deref().unwrap())),
@@ -310,4 +312,75 @@ async fn removing_a_client_kills_its_tokens() {
         active(&app, &rs, r["access_token"].as_str().unwrap()).await,
         inactive()
     );
+}
+
+/// Issue 12, point 8: an introspection answer names the user, so only clients an operator
+/// marked as resource servers may ask (RFC 7662 §4 and RFC 9700 §2.3: the server decides who
+/// may introspect; §2.3 lets it refuse). A client cannot grant itself the role by registering.
+#[tokio::test]
+async fn only_resource_servers_may_introspect() {
+    // No client cache: the CLI below is another process, and the server must see its change.
+    let app = spawn_app_with(|s| {
+        s.registration.policy = portcullis::settings::RegistrationPolicy::Open;
+        s.cache.client_ttl_secs = 0;
+    })
+    .await;
+    app.add_user("dee").await;
+    let client = app.confidential_client().await;
+    let t = app.tokens_for(&client, "dee", "read").await;
+    let access = t["access_token"].as_str().unwrap();
+
+    // An ordinary confidential client, even the token's own: 403, nothing about the token.
+    let r = app.introspect(&client, access, None).await;
+    let body = assert_oauth_error(r, 403, "unauthorized_client").await;
+    assert!(body.get("active").is_none() && body.get("username").is_none());
+
+    // A self-registered client asking for the role in its metadata does not get it.
+    let r = app
+        .http
+        .post(app.url("/oauth2/register"))
+        .json(&serde_json::json!({
+            "redirect_uris": ["https://rs.example/cb"],
+            "grant_types": ["client_credentials"],
+            "resource_server": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: serde_json::Value = r.json().await.unwrap();
+    let registered = TestClient {
+        id: reg["client_id"].as_str().unwrap().into(),
+        secret: reg["client_secret"].as_str().map(str::to_string),
+        redirect_uri: String::new(),
+    };
+    assert_oauth_error(
+        app.introspect(&registered, access, None).await,
+        403,
+        "unauthorized_client",
+    )
+    .await;
+
+    // The operator's command makes it one.
+    let cli = Cli::for_db(&app.db);
+    cli.ok(&["client", "resource-server", &registered.id, "on"]);
+    let body = app
+        .introspect(&registered, access, None)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["username"], "dee");
+    cli.ok(&["client", "resource-server", &registered.id, "off"]);
+    assert_oauth_error(
+        app.introspect(&registered, access, None).await,
+        403,
+        "unauthorized_client",
+    )
+    .await;
+    // A public client cannot be one.
+    let public = app.public_client().await;
+    let err = cli.fails(&["client", "resource-server", &public.id, "on"]);
+    assert!(err.contains("public"), "{err}");
 }

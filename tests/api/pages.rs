@@ -426,12 +426,13 @@ async fn account_page_revokes_an_applications_access() {
     b.check("account-revoked").await;
 
     // The tokens it held are dead (RFC 7662 §2.2: inactive is just {"active": false}).
-    let secret = s.client.secret.clone().unwrap();
+    let rs = s.app.resource_server().await;
+    let secret = rs.secret.clone().unwrap();
     let r = s
         .app
         .http
         .post(s.app.url("/oauth2/introspect"))
-        .basic_auth(&s.client.id, Some(&secret))
+        .basic_auth(&rs.id, Some(&secret))
         .form(&[("token", tokens["access_token"].as_str().unwrap())])
         .send()
         .await

@@ -185,6 +185,36 @@ async fn registration_is_rate_limited_per_ip() {
     assert_eq!(body["error"], "invalid_request");
 }
 
+/// Issue 12, point 2: the registration limit is counted before the registration is judged,
+/// so a burst of 60 at once cannot exceed it on either backend.
+#[tokio::test]
+async fn a_burst_of_registrations_cannot_exceed_the_limit() {
+    let app = spawn_app_with(|s| {
+        s.registration.policy = RegistrationPolicy::Open;
+        s.registration.max_per_ip = 5;
+    })
+    .await;
+    let body = web_app();
+    let burst = (0..60).map(|_| async { app.register(None, &body).await.status().as_u16() });
+    let statuses = futures_util::future::join_all(burst).await;
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(created <= 5, "{created} registrations against a limit of 5");
+    let rows = app.sql("UPDATE clients SET name = 'burst'").await;
+    assert_eq!(
+        rows, created,
+        "every 201 is a stored client, and only those"
+    );
+    // Refused attempts take their rows back: what the burst left of the limit is still there.
+    for _ in created..5 {
+        assert_eq!(app.register(None, &body).await.status(), 201);
+    }
+    assert_eq!(app.register(None, &body).await.status(), 429);
+}
+
 #[tokio::test]
 async fn validation_errors_name_the_rfc_code() {
     let app = spawn_app_with(|s| s.registration.policy = RegistrationPolicy::Open).await;

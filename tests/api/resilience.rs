@@ -344,7 +344,7 @@ async fn a_readiness_probe_timing_out_in_a_stall_leaves_the_pool_clean() {
         s.database.acquire_timeout_secs = 1;
     })
     .await;
-    let client = app.confidential_client().await;
+    let client = app.resource_server().await;
     let secret = client.secret.clone().unwrap();
     let r = app
         .token(

@@ -357,8 +357,8 @@ async fn logout_needs_csrf_and_deletes_the_session() {
 }
 
 #[tokio::test]
-async fn failed_logins_are_throttled_per_username() {
-    let app = spawn_app_with(|s| s.login.max_failures_per_user = 3).await;
+async fn failed_logins_are_throttled_per_username_and_address() {
+    let app = spawn_app_with(|s| s.login.max_failures_per_user_and_ip = 3).await;
     app.add_user("ray").await;
     app.add_user("sam").await;
     for _ in 0..3 {
@@ -369,7 +369,7 @@ async fn failed_logins_are_throttled_per_username() {
             401
         );
     }
-    // Now even the right password is refused, with the same generic answer.
+    // Now even the right password is refused from this address, with the same generic answer.
     let r = app.login(&app.browser(), "ray", PASSWORD, "/").await;
     assert_eq!(r.status(), 401);
     assert!(r
@@ -377,14 +377,20 @@ async fn failed_logins_are_throttled_per_username() {
         .await
         .unwrap()
         .contains("Invalid username or password."));
-    // Another user is not locked out.
+    // Another user on this address is not locked out, nor is this user on another address.
     assert_eq!(
         app.login(&app.browser(), "sam", PASSWORD, "/")
             .await
             .status(),
         303
     );
-    // Failures older than the window are forgotten: the user is not locked out forever.
+    assert_eq!(
+        app.login(&app.browser_from("127.0.0.2"), "ray", PASSWORD, "/")
+            .await
+            .status(),
+        303
+    );
+    // Failures older than the window are forgotten: the address is not refused forever.
     app.sql(&format!(
         "UPDATE throttle_events SET occurred_at = occurred_at - {}",
         app.settings.login.throttle_window_secs + 1
@@ -395,6 +401,93 @@ async fn failed_logins_are_throttled_per_username() {
             .await
             .status(),
         303
+    );
+}
+
+/// Issue 12, point 2: the count used to be read before the ~150 ms password check and written
+/// after it, so 12 simultaneous guesses after 4 failures were all checked against a limit of 5.
+/// Every guess here is the right password, so each one checked is a sign-in: at most one.
+#[tokio::test]
+async fn concurrent_guesses_cannot_overrun_the_limit() {
+    let app = spawn_app().await;
+    let limit = app.settings.login.max_failures_per_user_and_ip;
+    app.add_user("vic").await;
+    for _ in 0..limit - 1 {
+        let r = app.login(&app.browser(), "vic", "wrong", "/").await;
+        assert_eq!(r.status(), 401);
+    }
+    let guesses = (0..12).map(|_| async {
+        let b = app.browser();
+        app.login(&b, "vic", PASSWORD, "/").await.status().as_u16()
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let signed_in = statuses.iter().filter(|s| **s == 303).count();
+    assert!(
+        statuses.iter().all(|s| *s == 303 || *s == 401),
+        "{statuses:?}"
+    );
+    assert!(
+        signed_in <= 1,
+        "{signed_in} of 12 guesses were checked: {statuses:?}"
+    );
+}
+
+/// Issue 12, point 2: five wrong passwords from anywhere used to refuse the right one for 15
+/// minutes. An attacker hammering one account from one address exhausts only that address;
+/// the owner on another address still gets in (past `max_failures_per_user` failures from
+/// everywhere, after a wait).
+#[tokio::test]
+async fn an_attacker_cannot_lock_the_owner_out() {
+    let app = spawn_app_with(|s| {
+        s.login.max_failures_per_user = 3;
+        s.login.max_slowdown_ms = 500;
+    })
+    .await;
+    app.add_user("wes").await;
+    let app = &app;
+    let guess = |i: usize| async move {
+        let r = app
+            .login(&app.browser(), "wes", &format!("guess{i}"), "/")
+            .await;
+        r.status().as_u16()
+    };
+    // The attacker gets past every limit first: five guesses checked, then refused.
+    for i in 0..8 {
+        assert_eq!(guess(i).await, 401);
+    }
+    // ... and keeps hammering while the owner signs in from another address.
+    let attacker = async {
+        let mut statuses = Vec::new();
+        for i in 8..20 {
+            statuses.push(guess(i).await);
+        }
+        statuses
+    };
+    let owner = async {
+        let started = std::time::Instant::now();
+        let r = app
+            .login(&app.browser_from("127.0.0.3"), "wes", PASSWORD, "/")
+            .await;
+        (r.status().as_u16(), started.elapsed())
+    };
+    let (attacker, (owner, waited)) = tokio::join!(attacker, owner);
+    assert!(attacker.iter().all(|s| *s == 401), "{attacker:?}");
+    assert_eq!(
+        owner, 303,
+        "the owner signs in while the account is attacked"
+    );
+    // Five failures, two past the per-user threshold of 3: the owner waited 250 ms doubled
+    // once, which the 500 ms cap allows.
+    assert!(
+        waited >= std::time::Duration::from_millis(500),
+        "{waited:?}"
+    );
+    let checked = app
+        .sql("DELETE FROM throttle_events WHERE subject LIKE 'login:%'")
+        .await;
+    assert_eq!(
+        checked as i64, app.settings.login.max_failures_per_user_and_ip,
+        "refused attempts are not counted as failures, and the owner's success left none"
     );
 }
 

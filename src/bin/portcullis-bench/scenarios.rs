@@ -76,6 +76,7 @@ impl Context {
             grant_types: vec![],
             scope: "read write".into(),
             auth_method: None,
+            resource_server: true,
         };
         let (client, secret) =
             accounts::create_client(&pool, spec, Lifetimes::default(), now).await?;

@@ -1,0 +1,37 @@
+-- Back to the PAD SPACE binary collations. The username goes first: it is no foreign key, and
+-- if two usernames now differ only in trailing spaces it fails before anything has changed.
+ALTER TABLE users MODIFY username VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
+ALTER TABLE sessions DROP FOREIGN KEY fk_sessions_user;
+ALTER TABLE authorization_codes DROP FOREIGN KEY fk_codes_client;
+ALTER TABLE authorization_codes DROP FOREIGN KEY fk_codes_user;
+ALTER TABLE tokens DROP FOREIGN KEY fk_tokens_client;
+ALTER TABLE tokens DROP FOREIGN KEY fk_tokens_user;
+ALTER TABLE consents DROP FOREIGN KEY fk_consents_user;
+ALTER TABLE consents DROP FOREIGN KEY fk_consents_client;
+ALTER TABLE users
+    MODIFY id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;
+ALTER TABLE clients
+    MODIFY client_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;
+ALTER TABLE sessions
+    MODIFY user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;
+ALTER TABLE authorization_codes
+    MODIFY client_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    MODIFY user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    MODIFY family_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;
+ALTER TABLE tokens
+    MODIFY kind VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    MODIFY client_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    MODIFY user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+    MODIFY family_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;
+ALTER TABLE consents
+    MODIFY user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    MODIFY client_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;
+ALTER TABLE throttle_events
+    MODIFY subject VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
+ALTER TABLE sessions ADD CONSTRAINT fk_sessions_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;
+ALTER TABLE authorization_codes ADD CONSTRAINT fk_codes_client FOREIGN KEY (client_id) REFERENCES clients (client_id) ON DELETE CASCADE;
+ALTER TABLE authorization_codes ADD CONSTRAINT fk_codes_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;
+ALTER TABLE tokens ADD CONSTRAINT fk_tokens_client FOREIGN KEY (client_id) REFERENCES clients (client_id) ON DELETE CASCADE;
+ALTER TABLE tokens ADD CONSTRAINT fk_tokens_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;
+ALTER TABLE consents ADD CONSTRAINT fk_consents_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;
+ALTER TABLE consents ADD CONSTRAINT fk_consents_client FOREIGN KEY (client_id) REFERENCES clients (client_id) ON DELETE CASCADE;
