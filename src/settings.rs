@@ -35,6 +35,17 @@ pub struct ServerSettings {
     pub bind: String,
     /// Public base URL of this server: the `iss` value and the base of every endpoint URL.
     pub issuer: String,
+    /// Seconds a connection may take to send a request's headers, counted from when it is
+    /// ready for one (just opened, or idle after the previous response); then it is closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request may take to send its body once its headers are in; then 408.
+    pub body_read_timeout_secs: u64,
+    /// Connections served at once; more wait to be accepted. Keep it under the process's
+    /// open-file limit (`ulimit -n`) less the database pool.
+    pub max_connections: usize,
+    /// Connections from one address at once; more are closed at once. 0: no limit (behind a
+    /// reverse proxy every connection comes from the proxy).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerSettings {
@@ -42,6 +53,10 @@ impl Default for ServerSettings {
         Self {
             bind: "127.0.0.1:8080".into(),
             issuer: "http://127.0.0.1:8080".into(),
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 10,
+            max_connections: 768,
+            max_connections_per_ip: 128,
         }
     }
 }
@@ -385,6 +400,21 @@ impl Settings {
         }
         if self.database.pool_size == 0 {
             return invalid("database.pool_size must be at least 1".into());
+        }
+        for (name, v) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            (
+                "server.body_read_timeout_secs",
+                self.server.body_read_timeout_secs,
+            ),
+            ("server.max_connections", self.server.max_connections as u64),
+        ] {
+            if v == 0 {
+                return invalid(format!("{name} must be at least 1"));
+            }
         }
         for (name, v) in [
             (

@@ -79,11 +79,8 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let routes = web::routes(self.state.clone());
-        warp::serve(routes)
-            .incoming(self.listener)
-            .graceful(shutdown)
-            .run()
-            .await;
+        let limits = web::server::Limits::of(&self.state.settings.server);
+        web::server::serve(self.listener, routes, limits, shutdown).await;
     }
 }
 

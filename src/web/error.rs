@@ -217,6 +217,11 @@ pub async fn recover(err: Rejection) -> Result<Response, Rejection> {
                 ErrorCode::InvalidRequest,
                 "the request body could not be read".to_string(),
             ),
+            BadBody::TooSlow => (
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::InvalidRequest,
+                "the request body did not arrive in time".to_string(),
+            ),
         }
     } else if err.find::<reject::PayloadTooLarge>().is_some() {
         (
@@ -274,5 +279,14 @@ pub async fn recover(err: Rejection) -> Result<Response, Rejection> {
             "bad request".to_string(),
         )
     };
-    Ok(json_error(status, code, &text))
+    let mut r = json_error(status, code, &text);
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // RFC 9110 §15.5.9: the server SHOULD close the connection; the rest of the body may
+        // still be on its way.
+        r.headers_mut().insert(
+            warp::http::header::CONNECTION,
+            warp::http::HeaderValue::from_static("close"),
+        );
+    }
+    Ok(r)
 }

@@ -15,6 +15,7 @@ pub mod pages;
 pub mod register;
 pub mod request;
 pub mod same_origin;
+pub mod server;
 mod state;
 pub mod token;
 

@@ -7,6 +7,7 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::server::Connection;
 use crate::oauth::params::Params;
 use crate::oauth::{ErrorCode, OAuthError};
 
@@ -27,13 +28,13 @@ pub fn browser() -> impl Filter<Extract = (Browser,), Error = warp::Rejection> +
     warp::header::optional::<String>("cookie")
         .and(warp::header::optional::<String>("origin"))
         .and(warp::header::optional::<String>("sec-fetch-site"))
-        .and(warp::addr::remote())
+        .and(warp::ext::optional::<Connection>())
         .map(
-            |cookie, origin, sec_fetch_site, addr: Option<std::net::SocketAddr>| Browser {
+            |cookie, origin, sec_fetch_site, connection: Option<Connection>| Browser {
                 cookie,
                 origin,
                 sec_fetch_site,
-                ip: addr.map(|a| a.ip()),
+                ip: connection.map(|c| c.peer.ip()),
             },
         )
 }
@@ -46,28 +47,42 @@ pub enum BadBody {
     TooLarge,
     /// The client stopped sending it.
     Broken,
+    /// The client did not send all of it within `server.body_read_timeout_secs` (408, RFC 9110
+    /// §15.5.9).
+    TooSlow,
 }
 
 impl warp::reject::Reject for BadBody {}
 
 /// A form body: the Content-Type (checked by the handler) and the raw bytes. A body sent with
-/// Content-Length or chunked (RFC 9112 §7.1) is read the same way, never beyond the limit.
+/// Content-Length or chunked (RFC 9112 §7.1) is read the same way, never beyond the limit,
+/// and within the connection's body-read timeout.
 pub fn form_body() -> impl Filter<Extract = (Option<String>, Bytes), Error = warp::Rejection> + Clone
 {
     warp::header::optional::<String>("content-type")
         .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::ext::optional::<Connection>())
         .and(warp::body::stream())
-        .and_then(|ct: Option<String>, length: Option<u64>, body| async move {
-            if length.is_some_and(|n| n > MAX_FORM_BYTES) {
-                return Err(warp::reject::custom(BadBody::TooLarge));
-            }
-            let bytes = read_bounded(body, MAX_FORM_BYTES)
-                .await
-                .map_err(warp::reject::custom)?;
-            Ok::<_, warp::Rejection>((ct, bytes))
-        })
+        .and_then(
+            |ct: Option<String>, length: Option<u64>, connection: Option<Connection>, body| async move {
+                if length.is_some_and(|n| n > MAX_FORM_BYTES) {
+                    return Err(warp::reject::custom(BadBody::TooLarge));
+                }
+                let timeout = connection.map_or(DEFAULT_BODY_READ_TIMEOUT, |c| c.body_read_timeout);
+                // Dropping a half-read body only drops bytes from the client; no database
+                // round trip is in flight here.
+                let bytes = tokio::time::timeout(timeout, read_bounded(body, MAX_FORM_BYTES))
+                    .await
+                    .map_err(|_| warp::reject::custom(BadBody::TooSlow))?
+                    .map_err(warp::reject::custom)?;
+                Ok::<_, warp::Rejection>((ct, bytes))
+            },
+        )
         .untuple_one()
 }
+
+/// For requests that did not come through `server::serve` (warp's test requests).
+const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Reads a body stream into memory, refusing it once it passes `limit` bytes.
 async fn read_bounded<S, B>(body: S, limit: u64) -> Result<Bytes, BadBody>

@@ -9,6 +9,7 @@ mod browser;
 mod browser_headers;
 mod cli;
 mod concurrency;
+mod connections;
 mod discovery;
 mod exchange;
 mod flows;
