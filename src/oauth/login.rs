@@ -165,12 +165,9 @@ pub async fn start_session(
     now: i64,
 ) -> Result<Secret, StoreError> {
     let cookie = Secret::generate(prefix::SESSION);
-    let mut csrf = vec![0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut csrf);
     let row = Session {
         id_hash: cookie.digest().as_bytes().to_vec(),
         user_id: user.id.clone(),
-        csrf_secret: csrf,
         created_at: now,
         last_seen_at: now,
         expires_at: now + settings.session.absolute_timeout_secs,
@@ -186,20 +183,29 @@ pub struct ActiveSession {
     pub id: Digest,
     pub session: Session,
     pub user: User,
+    csrf_token: String,
 }
 
 impl ActiveSession {
     /// The CSRF token for forms in this session: it never appears in the cookie.
-    pub fn csrf_token(&self) -> String {
-        hex::encode(&self.session.csrf_secret)
+    pub fn csrf_token(&self) -> &str {
+        &self.csrf_token
     }
 
     pub fn csrf_matches(&self, presented: &str) -> bool {
         use subtle::ConstantTimeEq;
-        let expected = self.csrf_token();
-        presented.len() == expected.len()
-            && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+        let expected = self.csrf_token.as_bytes();
+        presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected))
     }
+}
+
+/// A session's CSRF token: HMAC-SHA256 of a fixed label, keyed by the session cookie. It is
+/// derived rather than stored so that the database (and `db dump`), which holds only the
+/// cookie's SHA-256, holds nothing the token can be computed from; and a page can never show
+/// it without the cookie that goes with it.
+fn csrf_token_of(cookie: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, cookie.as_bytes());
+    hex::encode(ring::hmac::sign(&key, b"portcullis session csrf v1"))
 }
 
 pub async fn resolve(
@@ -212,7 +218,7 @@ pub async fn resolve(
     let Some((session, user)) = sessions::find_with_user(pool, &digest).await? else {
         return Ok(None);
     };
-    keep_alive(pool, settings, digest, session, user, now).await
+    keep_alive(pool, settings, cookie, digest, session, user, now).await
 }
 
 /// `resolve`, plus the consent the user gave `client_id` (read together, for /authorize).
@@ -228,7 +234,7 @@ pub async fn resolve_for_client(
     let Some((session, user, consent)) = found else {
         return Ok(None);
     };
-    let active = keep_alive(pool, settings, digest, session, user, now).await?;
+    let active = keep_alive(pool, settings, cookie, digest, session, user, now).await?;
     Ok(active.map(|a| (a, consent)))
 }
 
@@ -237,6 +243,7 @@ pub async fn resolve_for_client(
 async fn keep_alive(
     pool: &Pool,
     settings: &Settings,
+    cookie: &str,
     id: Digest,
     session: Session,
     user: User,
@@ -250,7 +257,12 @@ async fn keep_alive(
     if now - session.last_seen_at >= TOUCH_INTERVAL_SECS {
         sessions::touch(pool, &id, now).await?;
     }
-    Ok(Some(ActiveSession { id, session, user }))
+    Ok(Some(ActiveSession {
+        id,
+        session,
+        user,
+        csrf_token: csrf_token_of(cookie),
+    }))
 }
 
 pub async fn end(pool: &Pool, cookie: &str) -> Result<(), StoreError> {

@@ -149,8 +149,6 @@ pub struct Session {
     #[serde(with = "hex_bytes")]
     pub id_hash: Vec<u8>,
     pub user_id: String,
-    #[serde(with = "hex_bytes")]
-    pub csrf_secret: Vec<u8>,
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,

@@ -34,7 +34,6 @@ diesel::table! {
     sessions (id_hash) {
         id_hash -> Binary,
         user_id -> Text,
-        csrf_secret -> Binary,
         created_at -> BigInt,
         last_seen_at -> BigInt,
         expires_at -> BigInt,

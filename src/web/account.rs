@@ -85,7 +85,7 @@ async fn show(state: Arc<AppState>, b: Browser, query: String) -> Result<Respons
             notice,
             grants,
             sessions,
-            csrf: &csrf,
+            csrf,
         }),
     ))
 }

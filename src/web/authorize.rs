@@ -160,7 +160,7 @@ fn consent_page(state: &AppState, q: &ConsentQuestion) -> Response {
         client_uri: req.client.client_uri(),
         scopes: pages::describe_scopes(&req.scope, &state.settings.scopes),
         hidden,
-        csrf: &csrf,
+        csrf,
         return_to: &q.return_to,
     };
     html(StatusCode::OK, pages::render(&page))

@@ -526,3 +526,57 @@ async fn return_to_never_leaves_this_server() {
         assert_eq!(location(&r), "/", "{evil}");
     }
 }
+
+/// Issue 12, point 9: each session's CSRF token used to be stored raw in `sessions`, so anyone
+/// with a `db dump` could forge a signed-in user's consent or revocation. Now it is derived
+/// from the cookie, of which the database keeps only a digest: it is nowhere in a dump, and one
+/// session's token is refused in another.
+#[tokio::test]
+async fn csrf_tokens_are_not_stored_and_belong_to_one_session() {
+    let app = spawn_app().await;
+    app.add_user("xan").await;
+    let (first, second) = (app.browser(), app.browser());
+    let mut tokens = Vec::new();
+    for b in [&first, &second] {
+        assert_eq!(app.login(b, "xan", PASSWORD, "/").await.status(), 303);
+        let page = b
+            .get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        tokens.push(hidden_field(&page, "csrf_token").expect("account page has a csrf token"));
+    }
+    assert_ne!(tokens[0], tokens[1]);
+    let dump = portcullis::store::dump::dump(&app.pool, "any".into())
+        .await
+        .unwrap();
+    assert_eq!(dump.tables.sessions.len(), 2);
+    let dumped = serde_json::to_string(&dump).unwrap().to_ascii_lowercase();
+    for t in &tokens {
+        assert!(
+            !dumped.contains(&t.to_ascii_lowercase()),
+            "{t} is in the dump"
+        );
+    }
+    // The second session's token does not sign the first session's logout.
+    let r = first
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", tokens[1].as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(signed_in(&app, &first).await);
+    let r = first
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", tokens[0].as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(!signed_in(&app, &first).await);
+    assert!(signed_in(&app, &second).await);
+}
