@@ -66,7 +66,8 @@ impl Callgrind {
         Ok(())
     }
 
-    /// The `summary:` (total instructions) of the most recent numbered dump.
+    /// The `totals:` (instructions) of the most recent numbered dump. Its `summary:` line is 0
+    /// when instrumentation was switched on and off with callgrind_control, so it is not used.
     fn newest_total(&self) -> anyhow::Result<u64> {
         let prefix = format!("callgrind.out.{}.", self.pid);
         let newest = std::fs::read_dir(&self.out_dir)?
@@ -81,12 +82,9 @@ impl Callgrind {
             .context("callgrind wrote no dump")?;
         let text = std::fs::read_to_string(&newest)?;
         text.lines()
-            .find_map(|l| {
-                l.strip_prefix("summary:")
-                    .or_else(|| l.strip_prefix("totals:"))
-            })
+            .find_map(|l| l.strip_prefix("totals:"))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .with_context(|| format!("no summary line in {}", newest.display()))
+            .with_context(|| format!("no totals line in {}", newest.display()))
     }
 }
 
