@@ -69,6 +69,12 @@ pub struct DatabaseSettings {
     pub pool_size: usize,
     pub connect_timeout_secs: u64,
     pub acquire_timeout_secs: u64,
+    /// The server stops a statement that runs longer (MariaDB `max_statement_time`; SQLite's
+    /// busy timeout, the wait for another writer). Answered 503.
+    pub statement_timeout_secs: u64,
+    /// A request still waiting for the database after this long is answered 503; its work is
+    /// not cancelled (a database round trip is never cut: ARCHITECTURE.md, "Hardening").
+    pub request_timeout_secs: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -79,6 +85,8 @@ impl Default for DatabaseSettings {
             pool_size: 16,
             connect_timeout_secs: 5,
             acquire_timeout_secs: 5,
+            statement_timeout_secs: 5,
+            request_timeout_secs: 10,
         }
     }
 }
@@ -91,6 +99,8 @@ impl fmt::Debug for DatabaseSettings {
             .field("pool_size", &self.pool_size)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .field("statement_timeout_secs", &self.statement_timeout_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
             .finish()
     }
 }
@@ -411,6 +421,14 @@ impl Settings {
                 self.server.body_read_timeout_secs,
             ),
             ("server.max_connections", self.server.max_connections as u64),
+            (
+                "database.statement_timeout_secs",
+                self.database.statement_timeout_secs,
+            ),
+            (
+                "database.request_timeout_secs",
+                self.database.request_timeout_secs,
+            ),
         ] {
             if v == 0 {
                 return invalid(format!("{name} must be at least 1"));

@@ -38,14 +38,19 @@ pub enum Outcome {
     Status(Vec<MigrationStatus>),
 }
 
+/// A migration waits this long for the serving process's write lock (SQLite): schema changes
+/// are rare and worth waiting for.
+const MIGRATION_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs `action` against the database at `url` (a `sqlite://` or `mysql://` URL).
 pub async fn run(url: &str, action: Action) -> StoreResult<Outcome> {
     let backend = Backend::of_url(url)?;
     tokio::task::spawn_blocking(move || match backend {
         Backend::Sqlite(path) => {
             super::prepare_sqlite_file(&path)?;
-            let mut conn = super::establish_sqlite_sync(&path.to_string_lossy())
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut conn =
+                super::establish_sqlite_sync(&path.to_string_lossy(), MIGRATION_BUSY_TIMEOUT)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             apply(&mut conn, || SQLITE, action)
         }
         Backend::Mysql(url) => {

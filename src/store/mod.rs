@@ -38,16 +38,26 @@ const MIN_MARIADB: (u32, u32) = (10, 5);
 
 /// The per-connection SQLite settings (STACK-NOTES): WAL so readers never block the writer,
 /// a busy timeout instead of instant "database is locked", and enforced foreign keys.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 /// Strict mode turns silent truncation into errors, on every connection whatever the server default.
 const MYSQL_SESSION_INIT: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,\
      NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
 
 /// Server messages in English whatever the server's `lc_messages`: Diesel keeps only the message
-/// of some errors (not the code), and `is_deadlock` reads it.
+/// of some errors (not the code), and `is_deadlock` and `is_unavailable` read it.
 const MYSQL_MESSAGES_INIT: &str = "SET SESSION lc_messages = 'en_US'";
+
+/// The server ends a statement that runs longer than this (pooled connections only: migrations
+/// and dumps may take longer). `max_statement_time` is MariaDB's (10.1+); the `/*M!` comment
+/// is executed by MariaDB and ignored by MySQL, whose `max_execution_time` covers only SELECT.
+fn mysql_statement_timeout_init(timeout: Duration) -> String {
+    format!(
+        "SET SESSION lc_messages = 'en_US' /*M!100108 , SESSION max_statement_time = {} */",
+        timeout.as_secs_f64()
+    )
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,6 +86,38 @@ impl StoreError {
                 _
             )) | StoreError::Query(Error::BrokenTransactionManager)
         )
+    }
+
+    /// Errors that say the database cannot answer now, not that the request or the code is
+    /// wrong: the connection failed (I/O, protocol: the driver's own errors, which Diesel
+    /// reports as `Unknown` with the driver's message), the server ended the statement at
+    /// `statement_timeout_secs` or a lock wait, the server is shutting down, or SQLite's
+    /// write lock stayed taken past its busy timeout. They are answered 503 with Retry-After.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        const TRANSIENT: [&str; 9] = [
+            // mysql_async's own errors (not the server's): the connection, not the query.
+            "Input/output error",
+            "Driver error",
+            "Other error",
+            // MariaDB 1969 (max_statement_time), 1317: the statement was stopped.
+            "Query execution was interrupted",
+            // 1205, 1053, 1927.
+            "Lock wait timeout exceeded",
+            "Server shutdown in progress",
+            "Connection was killed",
+            // SQLite: SQLITE_BUSY after busy_timeout.
+            "database is locked",
+            "database table is locked",
+        ];
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+                TRANSIENT.iter().any(|t| info.message().starts_with(t))
+            }
+            _ => false,
+        }
     }
 
     pub fn is_foreign_key_violation(&self) -> bool {
@@ -221,6 +263,7 @@ impl Pool {
         let backend = Backend::of_url(settings.url.expose())?;
         let connect_timeout = Duration::from_secs(settings.connect_timeout_secs);
         let acquire_timeout = Duration::from_secs(settings.acquire_timeout_secs);
+        let statement_timeout = Duration::from_secs(settings.statement_timeout_secs);
         let timeouts = deadpool::managed::Timeouts {
             wait: Some(acquire_timeout),
             create: Some(connect_timeout),
@@ -231,7 +274,9 @@ impl Pool {
             Backend::Sqlite(path) => {
                 prepare_sqlite_file(&path)?;
                 let mut config = ManagerConfig::<SqliteConn>::default();
-                config.custom_setup = Box::new(|url| Box::pin(establish_sqlite(url.to_string())));
+                config.custom_setup = Box::new(move |url| {
+                    Box::pin(establish_sqlite(url.to_string(), statement_timeout))
+                });
                 let manager =
                     AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
                 let pool = DeadPool::builder(manager)
@@ -245,7 +290,11 @@ impl Pool {
             Backend::Mysql(url) => {
                 let mut config = ManagerConfig::<MysqlConn>::default();
                 config.custom_setup = Box::new(move |url| {
-                    Box::pin(establish_mysql(url.to_string(), connect_timeout))
+                    Box::pin(establish_mysql(
+                        url.to_string(),
+                        connect_timeout,
+                        Some(statement_timeout),
+                    ))
                 });
                 // Fast recycling: no ping per checkout (a round trip on every request). It is
                 // safe because request handlers run their database work in their own task
@@ -363,15 +412,26 @@ fn prepare_sqlite_file(path: &std::path::Path) -> StoreResult<()> {
     Ok(())
 }
 
-pub(crate) fn establish_sqlite_sync(path: &str) -> diesel::ConnectionResult<SqliteConnection> {
+/// `busy_timeout`: how long a statement waits for another connection's write lock before it
+/// fails with "database is locked" (503).
+pub(crate) fn establish_sqlite_sync(
+    path: &str,
+    busy_timeout: Duration,
+) -> diesel::ConnectionResult<SqliteConnection> {
     let mut conn = SqliteConnection::establish(path)?;
-    conn.batch_execute(SQLITE_PRAGMAS)
-        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    conn.batch_execute(&format!(
+        "{SQLITE_PRAGMAS} PRAGMA busy_timeout = {};",
+        busy_timeout.as_millis()
+    ))
+    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
 }
 
-async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
-    let conn = tokio::task::spawn_blocking(move || establish_sqlite_sync(&path))
+async fn establish_sqlite(
+    path: String,
+    busy_timeout: Duration,
+) -> diesel::ConnectionResult<SqliteConn> {
+    let conn = tokio::task::spawn_blocking(move || establish_sqlite_sync(&path, busy_timeout))
         .await
         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
     Ok(SyncConnectionWrapper::new(conn))
@@ -382,15 +442,17 @@ async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> 
 pub(crate) async fn establish_mysql(
     url: String,
     timeout: Duration,
+    statement_timeout: Option<Duration>,
 ) -> diesel::ConnectionResult<MysqlConn> {
     let bad = |m: String| diesel::ConnectionError::BadConnection(m);
     let opts = mysql_async::Opts::from_url(&url)
         .map_err(|e| diesel::ConnectionError::InvalidConnectionUrl(e.to_string()))?;
+    let messages = match statement_timeout {
+        Some(t) => mysql_statement_timeout_init(t),
+        None => MYSQL_MESSAGES_INIT.to_string(),
+    };
     let builder = mysql_async::OptsBuilder::from_opts(opts)
-        .init(vec![
-            MYSQL_SESSION_INIT.to_string(),
-            MYSQL_MESSAGES_INIT.to_string(),
-        ])
+        .init(vec![MYSQL_SESSION_INIT.to_string(), messages])
         .stmt_cache_size(0)
         .client_found_rows(true);
     let conn = tokio::time::timeout(timeout, mysql_async::Conn::new(builder))
@@ -407,7 +469,7 @@ pub(crate) async fn establish_mysql(
 
 /// A single connection outside the pool (admin commands: `db init`).
 pub async fn connect_mysql(url: &str, timeout: Duration) -> StoreResult<MysqlConn> {
-    establish_mysql(url.to_string(), timeout)
+    establish_mysql(url.to_string(), timeout, None)
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }

@@ -28,10 +28,12 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(m) => ApiError::Unavailable(m),
-            other => ApiError::Internal(other.to_string()),
+        // A lost connection or a statement the server stopped is the database being
+        // unavailable (503, try again), not a bug (500): issue 12, point 4.
+        if e.is_unavailable() {
+            return ApiError::Unavailable(e.to_string());
         }
+        ApiError::Internal(e.to_string())
     }
 }
 

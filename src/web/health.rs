@@ -17,7 +17,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let readyz = warp::path!("readyz")
         .and(super::request::get_or_head())
         .and(with_state(state))
-        .then(|state: Arc<AppState>| detached(readyz(state)));
+        .then(|state: Arc<AppState>| detached(state.request_deadline(), readyz(state)));
     healthz.or(readyz).unify().boxed()
 }
 

@@ -21,6 +21,7 @@ pub mod token;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use warp::filters::BoxedFilter;
 use warp::http::header::{HeaderName, HeaderValue};
@@ -61,16 +62,17 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 
 /// Runs a handler's future in its own task. If the client disconnects, hyper drops *this*
 /// future, but the spawned task runs on to completion, so a database round trip is never cut
-/// in half (STACK-NOTES: a half-read MySQL connection would poison the pool).
-pub async fn detached<R, F>(fut: F) -> Response
+/// in half (STACK-NOTES: a half-read MySQL connection would poison the pool). For the same
+/// reason a request that waits too long (a stalled or partitioned database) is answered 503
+/// at `deadline` while its task runs on: the answer is bounded, the round trip is not cut.
+pub async fn detached<R, F>(deadline: Duration, fut: F) -> Response
 where
     F: Future<Output = Result<R, ApiError>> + Send + 'static,
     R: Reply + 'static,
 {
-    match tokio::spawn(fut).await {
-        Ok(Ok(reply)) => reply.into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(join) => ApiError::Internal(format!("handler task failed: {join}")).into_response(),
+    match within(deadline, fut).await {
+        Ok(reply) => reply.into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -80,13 +82,25 @@ pub async fn detached_page<F>(state: Arc<AppState>, fut: F) -> Response
 where
     F: Future<Output = Result<Response, ApiError>> + Send + 'static,
 {
-    match tokio::spawn(fut).await {
-        Ok(Ok(reply)) => reply,
-        Ok(Err(e)) => error::page_for(&state.site, e),
-        Err(join) => error::page_for(
-            &state.site,
-            ApiError::Internal(format!("handler task failed: {join}")),
-        ),
+    match within(state.request_deadline(), fut).await {
+        Ok(reply) => reply,
+        Err(e) => error::page_for(&state.site, e),
+    }
+}
+
+async fn within<R, F>(deadline: Duration, fut: F) -> Result<R, ApiError>
+where
+    F: Future<Output = Result<R, ApiError>> + Send + 'static,
+    R: Send + 'static,
+{
+    // Dropping the JoinHandle at the deadline detaches the task; it is not aborted.
+    match tokio::time::timeout(deadline, tokio::spawn(fut)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(ApiError::Internal(format!("handler task failed: {join}"))),
+        Err(_) => Err(ApiError::Unavailable(format!(
+            "no answer from the database within {}s; the request's work continues",
+            deadline.as_secs()
+        ))),
     }
 }
 

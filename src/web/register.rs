@@ -30,14 +30,18 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::body::content_length_limit(MAX_FORM_BYTES))
         .and(warp::body::bytes())
         .and(with_state(state.clone()))
-        .then(|bearer, b: Browser, ct, body, state| detached(create(state, bearer, b, ct, body)));
+        .then(|bearer, b: Browser, ct, body, state: Arc<AppState>| {
+            detached(state.request_deadline(), create(state, bearer, b, ct, body))
+        });
     // RFC 7592 management: the whole Authorization header goes to the bearer check.
     let authorization = warp::header::optional::<String>("authorization");
     let read = warp::path!("oauth2" / "register" / String)
         .and(super::request::get_or_head())
         .and(authorization)
         .and(with_state(state.clone()))
-        .then(|id, bearer, state| detached(read(state, id, bearer)));
+        .then(|id, bearer, state: Arc<AppState>| {
+            detached(state.request_deadline(), read(state, id, bearer))
+        });
     let update = warp::path!("oauth2" / "register" / String)
         .and(warp::put())
         .and(authorization)
@@ -45,12 +49,19 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::body::content_length_limit(MAX_FORM_BYTES))
         .and(warp::body::bytes())
         .and(with_state(state.clone()))
-        .then(|id, bearer, ct, body, state| detached(update(state, id, bearer, ct, body)));
+        .then(|id, bearer, ct, body, state: Arc<AppState>| {
+            detached(
+                state.request_deadline(),
+                update(state, id, bearer, ct, body),
+            )
+        });
     let delete = warp::path!("oauth2" / "register" / String)
         .and(warp::delete())
         .and(authorization)
         .and(with_state(state))
-        .then(|id, bearer, state| detached(delete(state, id, bearer)));
+        .then(|id, bearer, state: Arc<AppState>| {
+            detached(state.request_deadline(), delete(state, id, bearer))
+        });
     create
         .or(read)
         .unify()

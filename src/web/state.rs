@@ -15,3 +15,10 @@ pub struct AppState {
     pub site: super::pages::Site,
     pub assets: Arc<super::assets::Assets>,
 }
+
+impl AppState {
+    /// How long a request waits for its handler (`database.request_timeout_secs`).
+    pub fn request_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.settings.database.request_timeout_secs)
+    }
+}

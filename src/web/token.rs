@@ -66,7 +66,7 @@ where
                 let service = service.clone();
                 async move {
                     let task_state = state.clone();
-                    let r = detached(async move {
+                    let r = detached(state.request_deadline(), async move {
                         let params = match form_params(ct.as_deref(), &body) {
                             Ok(p) => p,
                             Err(e) => return Ok(oauth_error(&e)),

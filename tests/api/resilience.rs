@@ -381,3 +381,159 @@ async fn a_readiness_probe_timing_out_in_a_stall_leaves_the_pool_clean() {
         assert_eq!(app.get("/readyz").await.status(), 200, "round {round}");
     }
 }
+
+/// Issue 12, point 4: a stalled (partitioned) database used to hold a request for as long as
+/// the stall lasted. Now the answer comes at `request_timeout_secs` as 503
+/// `temporarily_unavailable` with Retry-After, the held round trips are not cut (so no
+/// connection is left half-read), and every answer after the stall is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_database_answers_503_in_time_and_leaves_every_later_answer_right() {
+    let Some(base) = mysql_base_url() else {
+        eprintln!(
+            "needs MariaDB to stall: set PORTCULLIS_TEST_DATABASE_URL (the MariaDB run covers it)"
+        );
+        return;
+    };
+    let (app, proxy) = proxied_app(&base, |s| {
+        s.database.pool_size = 2;
+        s.database.acquire_timeout_secs = 1;
+        s.database.request_timeout_secs = 2;
+    })
+    .await;
+    let client = app.resource_server().await;
+    let secret = client.secret.clone().unwrap();
+    let basic = Some((client.id.as_str(), secret.as_str()));
+    let grant = [("grant_type", "client_credentials")];
+    let r = app.token(basic, &grant).await;
+    assert_eq!(r.status(), 200);
+    let issued: serde_json::Value = r.json().await.unwrap();
+    let token = issued["access_token"].as_str().unwrap().to_string();
+
+    proxy.set_stalled(true);
+    // /readyz polled throughout, as a load balancer would.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (http, url, stop) = (app.http.clone(), app.url("/readyz"), stop.clone());
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                statuses.push(http.get(&url).send().await.unwrap().status().as_u16());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            statuses
+        })
+    };
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = app.token(basic, &grant).await;
+        let waited = started.elapsed();
+        // RFC 6749 §5.2 has no code for this; temporarily_unavailable (§4.1.2.1) with a 503
+        // and Retry-After (RFC 9110 §10.2.3), as for every other outage.
+        assert_eq!(r.status(), 503);
+        assert!(r.headers().contains_key("retry-after"));
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(waited < Duration::from_secs(4), "answered after {waited:?}");
+    }
+    proxy.set_stalled(false);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let polled = poller.await.unwrap();
+    assert!(polled.iter().all(|s| *s == 200 || *s == 503), "{polled:?}");
+    assert!(polled.contains(&503), "the stall was seen: {polled:?}");
+
+    for round in 0..20 {
+        let r = app
+            .http
+            .post(app.url("/oauth2/introspect"))
+            .basic_auth(&client.id, Some(&secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "round {round}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["active"], true, "round {round}: {body}");
+        assert_eq!(
+            app.token(basic, &grant).await.status(),
+            200,
+            "round {round}"
+        );
+        assert_eq!(app.get("/readyz").await.status(), 200, "round {round}");
+    }
+}
+
+/// Issue 12, point 4: after the database restarts, the pooled connections are dead; the first
+/// request on each used to get a 500. It is a 503 with Retry-After, the dead connection is
+/// dropped, and the next requests succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_database_gets_503_not_500_and_recovers() {
+    let Some(base) = mysql_base_url() else {
+        eprintln!("needs MariaDB to restart: set PORTCULLIS_TEST_DATABASE_URL (the MariaDB run covers it)");
+        return;
+    };
+    let (app, proxy) = proxied_app(&base, |s| s.database.pool_size = 4).await;
+    let client = app.resource_server().await;
+    let secret = client.secret.clone().unwrap();
+    let basic = Some((client.id.as_str(), secret.as_str()));
+    let grant = [("grant_type", "client_credentials")];
+    // Open every pooled connection.
+    let burst = (0..8).map(|_| app.token(basic, &grant));
+    for r in futures_util::future::join_all(burst).await {
+        assert_eq!(r.status(), 200);
+    }
+
+    proxy.set_down(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.set_down(false);
+
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = app.token(basic, &grant).await;
+        let status = r.status().as_u16();
+        if status == 503 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+        statuses.push(status);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[statuses.len() - 6..].iter().all(|s| *s == 200),
+        "recovered once each dead connection was dropped: {statuses:?}"
+    );
+}
+
+/// Issue 12, point 4: MariaDB itself stops a statement at `statement_timeout_secs`
+/// (max_statement_time, set on every pooled connection), and that error reads as "unavailable"
+/// (503), not as a bug.
+#[tokio::test]
+async fn mariadb_stops_a_statement_at_the_statement_timeout() {
+    let Some(_) = mysql_base_url() else {
+        eprintln!("MariaDB only (SQLite's is the busy timeout): the MariaDB run covers it");
+        return;
+    };
+    let app = spawn_app_with(|s| s.database.statement_timeout_secs = 1).await;
+    let started = Instant::now();
+    let pool = &app.pool;
+    let result = async {
+        portcullis::db_run!(pool, |conn| {
+            use diesel_async::RunQueryDsl;
+            Ok::<usize, portcullis::store::StoreError>(
+                diesel::sql_query("SELECT SLEEP(4)").execute(conn).await?,
+            )
+        })
+    }
+    .await;
+    let err = result.expect_err("the server stops the statement");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.is_unavailable(), "{err}");
+    // The connection is still good.
+    assert_eq!(app.sql("SELECT 1").await, 0);
+}
