@@ -294,10 +294,22 @@ pub fn could_be_client_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// The longest redirect URI a client may register, as for the other URIs of its metadata.
+pub const MAX_REDIRECT_URI_BYTES: usize = 2000;
+
 /// RFC 6749 §3.1.2 (absolute, no fragment), RFC 8252 §7 (loopback http, private-use schemes
 /// for native apps), RFC 9700 §2.1 (https otherwise).
 pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), ClientRuleError> {
     let bad = |why| Err(ClientRuleError::RedirectUri(uri.to_string(), why));
+    // The URL parser drops leading and trailing spaces and controls and skips tabs and line
+    // breaks inside, so "\x14https://a/cb" would parse and then be stored, matched and put in
+    // a Location header as written (found by fuzz/fuzz_targets/redirect_uri.rs).
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("must not contain spaces or control characters");
+    }
+    if uri.len() > MAX_REDIRECT_URI_BYTES {
+        return bad("is longer than 2000 bytes");
+    }
     let Ok(parsed) = url::Url::parse(uri) else {
         return bad("not an absolute URI");
     };
@@ -340,9 +352,8 @@ fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
     let mut rest = &after_scheme[host.len()..];
     if let Some(port_and_rest) = rest.strip_prefix(':') {
         let digits = port_and_rest.bytes().take_while(u8::is_ascii_digit).count();
-        if !(1..=5).contains(&digits) {
-            return None;
-        }
+        // A port, not any run of digits: "http://127.0.0.1:99999/cb" names no endpoint.
+        port_and_rest[..digits].parse::<u16>().ok()?;
         rest = &port_and_rest[digits..];
     }
     (rest.is_empty() || rest.starts_with(['/', '?', '#'])).then_some((host, rest))
@@ -466,6 +477,40 @@ mod tests {
         assert!(!redirect_uri_matches(
             "http://[::1]/cb",
             "http://127.0.0.1/cb"
+        ));
+    }
+
+    #[test]
+    fn redirect_uris_with_what_the_url_parser_skips_are_refused() {
+        // Found by the redirect_uri fuzz target: leading controls, tabs and line breaks are
+        // dropped by the parser, so these parsed and were stored as written.
+        for bad in [
+            "\u{14}https://app.example/cb",
+            "https://app.example/cb ",
+            "https://app.example/c\tb",
+            "https://app.example/c\nb",
+            " http://127.0.0.1/cb",
+        ] {
+            assert!(check_redirect_uri(bad, true).is_err(), "{bad:?}");
+        }
+        let long = format!("https://app.example/{}", "x".repeat(MAX_REDIRECT_URI_BYTES));
+        assert!(check_redirect_uri(&long, false).is_err());
+    }
+
+    #[test]
+    fn a_loopback_port_must_be_a_port() {
+        let registered = "http://127.0.0.1/cb";
+        assert!(redirect_uri_matches(
+            registered,
+            "http://127.0.0.1:65535/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            registered,
+            "http://127.0.0.1:65536/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            registered,
+            "http://127.0.0.1:99999/cb"
         ));
     }
 

@@ -62,18 +62,22 @@ fn presented(params: &Params, authorization: Option<&str>) -> Result<Presented, 
     }
 }
 
-/// RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding.
-fn decode_basic(encoded: &str) -> Option<(String, String)> {
+/// The client id and secret of Basic credentials (`encoded`: what follows `Basic `). RFC 6749
+/// §2.3.1: each is form-urlencoded before the Basic encoding, so each is decoded here exactly
+/// (`+` is a space, `%XX` a byte; `&` and `=` are themselves). `None` if the base64, the
+/// `id:secret` shape or the UTF-8 inside is malformed, or the id is empty.
+pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
     let raw = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
     let (id, secret) = raw.split_once(':')?;
-    let decode = |s: &str| -> String {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .map(|(_, v)| v.into_owned())
-            .next()
-            .unwrap_or_default()
+    let decode = |s: &str| -> Option<String> {
+        let spaced = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
     };
-    let id = decode(id);
-    (!id.is_empty()).then(|| (id, decode(secret)))
+    let id = decode(id).filter(|id| !id.is_empty())?;
+    Some((id, decode(secret)?))
 }
 
 /// Authenticates the client of a token request; every failure is `invalid_client`.
@@ -123,5 +127,14 @@ mod tests {
         );
         assert_eq!(decode_basic("%%%"), None);
         assert_eq!(decode_basic(&STANDARD.encode("nocolon")), None);
+    }
+
+    #[test]
+    fn ampersand_and_equals_are_part_of_the_secret() {
+        // Decoding each part as a one-field form used to cut "a&b=c" to "a".
+        let encoded = STANDARD.encode("id:a&b=c");
+        assert_eq!(decode_basic(&encoded), Some(("id".into(), "a&b=c".into())));
+        // A %-escape that decodes to invalid UTF-8 is malformed, not replaced.
+        assert_eq!(decode_basic(&STANDARD.encode("id:%FF")), None);
     }
 }

@@ -17,6 +17,7 @@ mod health;
 mod helpers;
 mod hostile_input;
 mod http_details;
+mod http_fuzz;
 mod interop;
 mod introspection;
 mod migrations;
