@@ -43,8 +43,8 @@ fn last_insert_id_sql<C: LastInsertId>(_: &C) -> &'static str {
     C::SQL
 }
 
-/// Counts an attempt for each subject, then reads each subject's count since `since`. Rows
-/// older than the window are deleted on the way.
+/// Counts an attempt for each subject, then reads each subject's count since `since`. The
+/// subjects' rows older than the window are deleted on the way.
 pub async fn begin_attempt(
     pool: &Pool,
     subjects: &[String],
@@ -76,9 +76,17 @@ pub async fn begin_attempt(
                 .await?;
             counts.push(n);
         }
-        diesel::delete(throttle_events::table.filter(throttle_events::occurred_at.lt(since)))
-            .execute(conn)
-            .await?;
+        // Only these subjects' old rows: each limit has its own window (registrations count
+        // an hour, logins 15 minutes by default), so deleting every row older than this
+        // window let each login forget the registrations of the last hour. Rows of subjects
+        // that are not tried again go with the janitor (`store::purge`).
+        diesel::delete(
+            throttle_events::table
+                .filter(throttle_events::subject.eq_any(subjects))
+                .filter(throttle_events::occurred_at.lt(since)),
+        )
+        .execute(conn)
+        .await?;
         Ok(Attempt { ids, counts })
     })
 }

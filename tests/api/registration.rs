@@ -215,6 +215,31 @@ async fn a_burst_of_registrations_cannot_exceed_the_limit() {
     assert_eq!(app.register(None, &body).await.status(), 429);
 }
 
+/// Each limit counts in its own window: a login, whose window is 15 minutes, used to delete
+/// every throttle row older than that, registrations of the last hour included.
+#[tokio::test]
+async fn a_login_does_not_forget_the_registrations_of_the_hour() {
+    let app = spawn_app_with(|s| {
+        s.registration.policy = RegistrationPolicy::Open;
+        s.registration.max_per_ip = 2;
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(app.register(None, &web_app()).await.status(), 201);
+    }
+    // Both registrations were 20 minutes ago: outside the login window, inside the hour.
+    let moved = app
+        .sql(&format!(
+            "UPDATE throttle_events SET occurred_at = {} WHERE subject LIKE 'register:%'",
+            portcullis::now() - 20 * 60
+        ))
+        .await;
+    assert_eq!(moved, 2);
+    let r = app.login(&app.browser(), "nobody", "wrong", "/").await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(app.register(None, &web_app()).await.status(), 429);
+}
+
 #[tokio::test]
 async fn validation_errors_name_the_rfc_code() {
     let app = spawn_app_with(|s| s.registration.policy = RegistrationPolicy::Open).await;
