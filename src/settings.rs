@@ -24,6 +24,7 @@ pub struct Settings {
     pub registration: RegistrationSettings,
     pub cors: CorsSettings,
     pub cache: CacheSettings,
+    pub janitor: JanitorSettings,
     pub branding: BrandingSettings,
     pub scopes: ScopeSettings,
 }
@@ -280,6 +281,29 @@ impl Default for CacheSettings {
     }
 }
 
+/// The janitor (issue 13): deletes expired codes, tokens, sessions, throttle events and spent
+/// registration tokens, inside `serve` and as `portcullis db purge`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JanitorSettings {
+    /// Seconds between passes inside `serve`; 0 turns it off (then run `db purge` from cron).
+    pub interval_secs: u64,
+    /// Rows per batch; each batch is one short SELECT and one DELETE by primary key.
+    pub batch_size: i64,
+    /// Seconds a row is kept after it expired (for audits and support questions).
+    pub retention_secs: i64,
+}
+
+impl Default for JanitorSettings {
+    fn default() -> Self {
+        Self {
+            interval_secs: 300,
+            batch_size: 1000,
+            retention_secs: 24 * 3600,
+        }
+    }
+}
+
 /// What the HTML pages show of the organisation running the server. Empty strings mean "not set".
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -466,6 +490,12 @@ impl Settings {
             if v <= 0 {
                 return invalid(format!("{name} must be positive"));
             }
+        }
+        if !(1..=10_000).contains(&self.janitor.batch_size) {
+            return invalid("janitor.batch_size must be between 1 and 10000".into());
+        }
+        if self.janitor.retention_secs < 0 {
+            return invalid("janitor.retention_secs must not be negative".into());
         }
         // A grace longer than a few minutes would make a stolen, rotated token safe to reuse.
         if !(0..=300).contains(&self.tokens.refresh_reuse_grace_secs) {

@@ -76,11 +76,25 @@ impl Application {
         self.state.pool.clone()
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves, then finishes in-flight requests. The janitor runs
+    /// beside it (unless `janitor.interval_secs` is 0) and finishes its batch before returning.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let settings = &self.state.settings;
+        let (stop_janitor, stop) = tokio::sync::watch::channel(false);
+        let janitor = (settings.janitor.interval_secs > 0).then(|| {
+            tokio::spawn(crate::janitor::run(
+                self.state.pool.clone(),
+                settings.clone(),
+                stop,
+            ))
+        });
         let routes = web::routes(self.state.clone());
-        let limits = web::server::Limits::of(&self.state.settings.server);
+        let limits = web::server::Limits::of(&settings.server);
         web::server::serve(self.listener, routes, limits, shutdown).await;
+        let _ = stop_janitor.send(true);
+        if let Some(janitor) = janitor {
+            let _ = janitor.await;
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! `portcullis db init | dump | load`.
+//! `portcullis db init | dump | load | purge`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +40,14 @@ pub enum DbCommand {
     },
     /// Load a dump into a freshly migrated, empty database (either backend).
     Load { file: PathBuf },
+    /// Delete expired codes, tokens, sessions, throttle events and spent registration tokens
+    /// now, as the janitor inside `serve` does every `janitor.interval_secs` (for cron, with
+    /// the janitor off).
+    Purge {
+        /// Only count what is due.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub async fn run(settings: &Settings, cmd: DbCommand) -> anyhow::Result<()> {
@@ -70,6 +78,22 @@ pub async fn run(settings: &Settings, cmd: DbCommand) -> anyhow::Result<()> {
                 }
                 None => print!("{text}"),
             }
+            Ok(())
+        }
+        DbCommand::Purge { dry_run } => {
+            let pool = open_store(settings).await?;
+            let now = crate::now();
+            let report = if dry_run {
+                crate::janitor::due(&pool, settings, now).await?
+            } else {
+                let (_never, stop) = tokio::sync::watch::channel(false);
+                crate::janitor::pass(&pool, settings, now, &stop).await?
+            };
+            let verb = if dry_run { "due" } else { "deleted" };
+            for (table, rows) in &report.rows {
+                println!("{:<20} {rows} {verb}", table.name());
+            }
+            eprintln!("in {} ms", report.elapsed.as_millis());
             Ok(())
         }
         DbCommand::Load { file } => {

@@ -9,6 +9,7 @@ pub mod dump;
 pub mod exchange;
 pub mod migrations;
 pub mod models;
+pub mod purge;
 pub mod registration_tokens;
 pub mod schema;
 pub mod sessions;

@@ -580,6 +580,25 @@ pub async fn run_sql(pool: &Pool, statement: &str) -> usize {
     f.await.unwrap()
 }
 
+/// The number of rows of `table` that `condition` (SQL, portable) selects.
+pub async fn count_rows(pool: &Pool, table: &str, condition: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let statement = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
+    let f = async {
+        portcullis::db_run!(pool, |conn| {
+            use diesel_async::RunQueryDsl;
+            Ok::<Count, portcullis::store::StoreError>(
+                diesel::sql_query(&statement).get_result(conn).await?,
+            )
+        })
+    };
+    f.await.unwrap().n
+}
+
 pub fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get("location")

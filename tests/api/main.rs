@@ -20,6 +20,7 @@ mod http_details;
 mod http_fuzz;
 mod interop;
 mod introspection;
+mod janitor;
 mod migrations;
 mod oxide_auth_pins;
 mod pages;
