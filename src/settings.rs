@@ -47,6 +47,9 @@ pub struct ServerSettings {
     /// Connections from one address at once; more are closed at once. 0: no limit (behind a
     /// reverse proxy every connection comes from the proxy).
     pub max_connections_per_ip: usize,
+    /// Reverse proxies (addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For` name
+    /// the client; from any other peer those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -58,6 +61,7 @@ impl Default for ServerSettings {
             body_read_timeout_secs: 10,
             max_connections: 768,
             max_connections_per_ip: 128,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -491,6 +495,8 @@ impl Settings {
                 return invalid(format!("{name} must be positive"));
             }
         }
+        crate::web::client_ip::TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(SettingsError::Invalid)?;
         if !(1..=10_000).contains(&self.janitor.batch_size) {
             return invalid("janitor.batch_size must be between 1 and 10000".into());
         }
@@ -681,6 +687,21 @@ mod tests {
         assert!(s.validate().is_err());
         s.branding.language = "pt-BR".into();
         s.validate().unwrap();
+    }
+
+    #[test]
+    fn trusted_proxies_and_janitor_settings_are_checked() {
+        let mut s = Settings::default();
+        s.server.trusted_proxies = vec!["10.0.0.0/8".into(), "::1".into()];
+        s.validate().unwrap();
+        s.server.trusted_proxies = vec!["proxy.internal".into()];
+        assert!(s.validate().is_err());
+        s.server.trusted_proxies = vec![];
+        s.janitor.batch_size = 0;
+        assert!(s.validate().is_err());
+        s.janitor.batch_size = 500;
+        s.janitor.retention_secs = -1;
+        assert!(s.validate().is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod assets;
 pub mod authorize;
+pub mod client_ip;
 pub mod cookies;
 pub mod cors;
 pub mod error;

@@ -29,14 +29,31 @@ pub fn browser() -> impl Filter<Extract = (Browser,), Error = warp::Rejection> +
         .and(warp::header::optional::<String>("origin"))
         .and(warp::header::optional::<String>("sec-fetch-site"))
         .and(warp::ext::optional::<Connection>())
+        .and(warp::header::headers_cloned())
         .map(
-            |cookie, origin, sec_fetch_site, connection: Option<Connection>| Browser {
+            |cookie, origin, sec_fetch_site, connection: Option<Connection>, headers| Browser {
                 cookie,
                 origin,
                 sec_fetch_site,
-                ip: connection.map(|c| c.peer.ip()),
+                ip: connection.map(|c| {
+                    c.client_ip(
+                        joined(&headers, "forwarded").as_deref(),
+                        joined(&headers, "x-forwarded-for").as_deref(),
+                    )
+                }),
             },
         )
+}
+
+/// Every field of a list-valued header, comma-joined in order (RFC 9110 §5.3); `None` if
+/// there is none or one is not text.
+fn joined(headers: &warp::http::HeaderMap, name: &str) -> Option<String> {
+    let values: Option<Vec<&str>> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect();
+    values.filter(|v| !v.is_empty()).map(|v| v.join(","))
 }
 
 /// A form body that cannot be used.

@@ -28,15 +28,26 @@ use tokio::sync::Semaphore;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
+use super::client_ip::TrustedProxies;
 use crate::settings::ServerSettings;
 
 /// What the server knows of a request's connection, put in the request's extensions for the
 /// filters (`request::browser`, `request::form_body`); warp's own remote-address extension
 /// can only be set by warp's server.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Connection {
     pub peer: SocketAddr,
     pub body_read_timeout: Duration,
+    /// Whose forwarding headers name the client (`client_ip`).
+    pub trusted_proxies: Arc<TrustedProxies>,
+}
+
+impl Connection {
+    /// The client's address: the peer, or the client a trusted proxy names.
+    pub fn client_ip(&self, forwarded: Option<&str>, x_forwarded_for: Option<&str>) -> IpAddr {
+        self.trusted_proxies
+            .client_ip(self.peer.ip(), forwarded, x_forwarded_for)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +57,7 @@ pub struct Limits {
     pub max_connections: usize,
     /// 0: no limit per address.
     pub max_connections_per_ip: usize,
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl Limits {
@@ -55,6 +67,10 @@ impl Limits {
             body_read_timeout: Duration::from_secs(settings.body_read_timeout_secs),
             max_connections: settings.max_connections,
             max_connections_per_ip: settings.max_connections_per_ip,
+            // Validated with the settings; an unparsable list trusts nobody.
+            trusted_proxies: Arc::new(
+                TrustedProxies::parse(&settings.trusted_proxies).unwrap_or_default(),
+            ),
         }
     }
 }
@@ -97,10 +113,11 @@ pub async fn serve(
         let connection = Connection {
             peer,
             body_read_timeout: limits.body_read_timeout,
+            trusted_proxies: limits.trusted_proxies.clone(),
         };
         let warp_service = TowerToHyperService::new(warp::service(routes.clone()));
         let service = service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(connection);
+            req.extensions_mut().insert(connection.clone());
             hyper::service::Service::call(&warp_service, req)
         });
         let conn = hyper::server::conn::http1::Builder::new()

@@ -24,6 +24,7 @@ mod janitor;
 mod migrations;
 mod oxide_auth_pins;
 mod pages;
+mod proxies;
 mod records;
 mod registration;
 mod resilience;
