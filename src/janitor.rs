@@ -68,12 +68,17 @@ pub async fn pass(
         while !*stop.borrow() {
             let batch = Instant::now();
             let n = retry_on_deadlock(|| purge::delete_batch(pool, table, cutoff, limit)).await?;
+            let took = batch.elapsed();
             tracing::debug!(
                 table = table.name(),
                 rows = n,
-                elapsed_ms = batch.elapsed().as_millis() as u64,
+                elapsed_ms = took.as_millis() as u64,
                 "janitor batch"
             );
+            metrics::counter!("portcullis_janitor_rows_deleted_total", "table" => table.name())
+                .increment(n as u64);
+            metrics::histogram!("portcullis_janitor_batch_duration_seconds")
+                .record(took.as_secs_f64());
             total += n as u64;
             if n == 0 {
                 break;

@@ -40,6 +40,8 @@ impl Application {
         settings: Settings,
         listener: tokio::net::TcpListener,
     ) -> Result<Self, StartupError> {
+        // Installed before anything records, so the first requests are counted.
+        crate::telemetry::metrics();
         let pool = Pool::build(&settings.database)?;
         if settings.database.auto_migrate {
             pool.check_server().await?;

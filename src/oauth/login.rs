@@ -49,6 +49,7 @@ pub async fn authenticate(
         // attempt is not a failure to count.
         throttle::withdraw(pool, &attempt).await?;
         tracing::warn!(username, ?client_ip, "login throttled");
+        count_attempt("throttled");
         return Err(LoginError::Rejected);
     }
     if let Some(wait) = subjects.slowdown(&attempt, cfg) {
@@ -57,6 +58,7 @@ pub async fn authenticate(
             ?wait,
             "login slowed down: many failures for this user"
         );
+        count_attempt("slowed");
         tokio::time::sleep(wait).await;
     }
 
@@ -86,11 +88,20 @@ pub async fn authenticate(
             if let Some((subject, row)) = subjects.user_and_ip(&attempt) {
                 throttle::clear_before(pool, subject, row).await?;
             }
+            count_attempt("succeeded");
             Ok(u)
         }
         // A failure keeps the rows its attempt wrote.
-        _ => Err(LoginError::Rejected),
+        _ => {
+            count_attempt("failed");
+            Err(LoginError::Rejected)
+        }
     }
+}
+
+/// `portcullis_login_attempts_total` by outcome; a slowed attempt is counted again when it ends.
+fn count_attempt(outcome: &'static str) {
+    metrics::counter!("portcullis_login_attempts_total", "outcome" => outcome).increment(1);
 }
 
 /// What a login attempt is counted against, by position in `names`.

@@ -314,6 +314,14 @@ impl Pool {
         }
     }
 
+    /// The pool's connections now (for `/metrics`).
+    pub fn status(&self) -> deadpool::Status {
+        match self {
+            Pool::Sqlite(p) => p.status(),
+            Pool::Mysql(p) => p.status(),
+        }
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Pool::Sqlite(_) => "sqlite",

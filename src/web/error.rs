@@ -192,6 +192,7 @@ pub fn page_for(site: &Site, e: ApiError) -> Response {
 /// `{"error": code, "error_description": text}` with a status: the one renderer of every JSON
 /// error (RFC 6749 §5.2's shape), never cached, with `Retry-After` on a 429 or 503.
 pub fn json_error(status: StatusCode, code: ErrorCode, description: &str) -> Response {
+    metrics::counter!("portcullis_oauth_errors_total", "code" => code.as_str()).increment(1);
     let body = serde_json::json!({ "error": code.as_str(), "error_description": description });
     let mut r = warp::reply::with_status(warp::reply::json(&body), status).into_response();
     r.headers_mut().insert(

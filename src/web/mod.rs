@@ -12,6 +12,7 @@ pub mod health;
 pub mod introspect;
 pub mod login;
 pub mod metadata;
+pub mod metrics;
 pub mod pages;
 pub mod register;
 pub mod request;
@@ -52,12 +53,16 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(metadata::routes(state.clone()))
         .unify()
+        .or(metrics::routes(state.clone()))
+        .unify()
         .or(cors::preflight(state))
         .unify();
     routes
         .recover(error::recover)
         .unify()
         .map(move |r| with_security_headers(r, &csp))
+        .with(warp::log::custom(metrics::record))
+        .map(Reply::into_response)
         .boxed()
 }
 

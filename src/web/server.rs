@@ -107,6 +107,7 @@ pub async fn serve(
         };
         let Some(ip_slot) = per_ip.take(peer.ip()) else {
             tracing::debug!(%peer, "connection refused: too many from this address");
+            metrics::counter!("portcullis_http_connections_refused_total").increment(1);
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -131,6 +132,7 @@ pub async fn serve(
                 // A client that sends garbage, stalls or goes away: its problem, not the
                 // server's, so not an error in the log (anyone could flood it).
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
+                metrics::counter!("portcullis_http_connection_errors_total").increment(1);
             }
             drop((slot, ip_slot));
         });

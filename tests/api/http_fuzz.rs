@@ -24,9 +24,10 @@ const REQUESTS_PER_WORKER: usize = 750;
 
 /// Each route with the methods it serves; requests mostly use one of them, so that they get
 /// past routing, and sometimes any method.
-const ROUTES: [(&str, &[&str]); 20] = [
+const ROUTES: [(&str, &[&str]); 21] = [
     ("/", &["GET"]),
     ("/healthz", &["GET", "HEAD"]),
+    ("/metrics", &["GET", "HEAD"]),
     ("/readyz", &["GET"]),
     ("/login", &["GET", "POST"]),
     ("/logout", &["POST"]),

@@ -78,7 +78,7 @@ pub async fn handle(
             format!("this client may not use the {grant_type} grant"),
         );
     }
-    match grant {
+    let issued = match grant {
         GrantType::AuthorizationCode => {
             authorization_code::exchange(pool, settings, &client, params, now).await
         }
@@ -86,7 +86,9 @@ pub async fn handle(
         GrantType::ClientCredentials => {
             client_credentials::issue(pool, settings, &client, params, now).await
         }
-    }
+    }?;
+    metrics::counter!("portcullis_tokens_issued_total", "grant" => grant.as_str()).increment(1);
+    Ok(issued)
 }
 
 pub(crate) fn ttl(client: &Client, kind: TokenKind, settings: &Settings) -> i64 {
