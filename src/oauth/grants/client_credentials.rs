@@ -9,10 +9,11 @@
 //! one access token and no refresh token (§4.4.3).
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use oxide_auth::code_grant::client_credentials::{ClientCredentials, Input, Output, Request};
 use oxide_auth::primitives::grant::Extensions;
-use oxide_auth::primitives::registrar::{BoundClient, PreGrant};
+use oxide_auth::primitives::registrar::{BoundClient, PreGrant, RegisteredUrl};
 
 use super::machine;
 use super::{new_token, ttl, TokenResponse};
@@ -80,13 +81,7 @@ pub async fn issue(
         client_id: &client.client_id,
         scope: scope.to_string(),
     };
-    // The machine binds the client to a redirect URI it never uses; a machine client may have
-    // none registered, so the issuer stands in.
-    let bound_uri = client
-        .redirect_uris
-        .first()
-        .map_or(settings.issuer(), String::as_str);
-    let scope = drive(&request, bound_uri, &scope)?;
+    drive(&request, &scope)?;
 
     let (access, row) = new_token(
         TokenKind::Access,
@@ -112,12 +107,20 @@ pub async fn issue(
     })
 }
 
-/// Runs the machine to its end; returns the scope of the pre-grant it accepted.
-fn drive(
-    request: &CredentialsRequest<'_>,
-    bound_uri: &str,
-    scope: &Scope,
-) -> Result<Scope, TokenError> {
+/// The machine binds the client to a redirect URI, though this grant never redirects and a
+/// machine client may have none. One placeholder, parsed once, stands in: parsing the client's
+/// own URI on every request was a quarter of the machine's cost (BENCHMARKS.md, session 7).
+fn unused_redirect_uri() -> Result<&'static RegisteredUrl, TokenError> {
+    static URL: LazyLock<Result<RegisteredUrl, String>> = LazyLock::new(|| {
+        machine::registered_url("https://client-credentials.invalid/").map_err(|e| format!("{e:?}"))
+    });
+    URL.as_ref().map_err(|e| TokenError::Internal(e.clone()))
+}
+
+/// Runs the machine to its end: `Ok` when it accepted the request with the scope Portcullis
+/// negotiated (it hands back the pre-grant it was given, so that scope is the grant's).
+fn drive(request: &CredentialsRequest<'_>, scope: &Scope) -> Result<(), TokenError> {
+    let bound_uri = unused_redirect_uri()?;
     let mut engine = ClientCredentials::new(request);
     let mut input = Input::None;
     loop {
@@ -126,7 +129,7 @@ fn drive(
             Output::Binding { client_id } => Input::Bound {
                 bound_client: BoundClient {
                     client_id: Cow::Owned(client_id.to_string()),
-                    redirect_uri: Cow::Owned(machine::registered_url(bound_uri)?),
+                    redirect_uri: Cow::Borrowed(bound_uri),
                 },
             },
             Output::Extend => Input::Extended {
@@ -139,7 +142,7 @@ fn drive(
                     scope: machine::to_machine_scope(scope)?,
                 },
             },
-            Output::Ok { pre_grant, .. } => return machine::from_machine_scope(&pre_grant.scope),
+            Output::Ok { .. } => return Ok(()),
             Output::Err(mut e) => return Err(machine::verdict(e.description(), MACHINE)),
         };
     }
