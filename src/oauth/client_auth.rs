@@ -94,11 +94,14 @@ pub async fn authenticate(
         return oauth(InvalidClient, "unknown client or bad credentials");
     }
     let (client, cached) = cache.get(pool, &p.client_id).await?;
-    match check(client, &p) {
+    let client = match check(client, &p) {
         // A secret that fails against a remembered row may be a freshly rotated one: look again.
         Err(_) if cached => check(cache.fresh(pool, &p.client_id).await?, &p),
         result => result,
-    }
+    }?;
+    // The request's log lines name the client from here on (never its secret).
+    tracing::Span::current().record("client_id", client.client_id.as_str());
+    Ok(client)
 }
 
 fn check(client: Option<Arc<Client>>, p: &Presented) -> Result<Arc<Client>, TokenError> {

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pages;
 pub mod register;
 pub mod request;
+pub mod request_id;
 pub mod same_origin;
 pub mod server;
 mod state;
@@ -100,7 +101,9 @@ where
     R: Send + 'static,
 {
     // Dropping the JoinHandle at the deadline detaches the task; it is not aborted.
-    match tokio::time::timeout(deadline, tokio::spawn(fut)).await {
+    // The task keeps the request's span, so its log lines carry the request id.
+    let task = tokio::spawn(tracing::Instrument::in_current_span(fut));
+    match tokio::time::timeout(deadline, task).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) => Err(ApiError::Internal(format!("handler task failed: {join}"))),
         Err(_) => Err(ApiError::Unavailable(format!(

@@ -25,10 +25,13 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 use warp::filters::BoxedFilter;
+use warp::http::HeaderValue;
 use warp::reply::Response;
 
 use super::client_ip::TrustedProxies;
+use super::request_id::{self, RequestId};
 use crate::settings::ServerSettings;
 
 /// What the server knows of a request's connection, put in the request's extensions for the
@@ -118,8 +121,32 @@ pub async fn serve(
         };
         let warp_service = TowerToHyperService::new(warp::service(routes.clone()));
         let service = service_fn(move |mut req: hyper::Request<Incoming>| {
+            let id = RequestId::for_request(req.headers(), &connection);
+            // Every log line of the request carries its id; the path never has a secret (the
+            // query, which may, is left out).
+            let span = tracing::info_span!(
+                "request",
+                id = %id.0,
+                method = %req.method(),
+                path = %req.uri().path(),
+                client_id = tracing::field::Empty,
+            );
             req.extensions_mut().insert(connection.clone());
-            hyper::service::Service::call(&warp_service, req)
+            let answer = hyper::service::Service::call(&warp_service, req);
+            let started = std::time::Instant::now();
+            async move {
+                let mut response = answer.instrument(span.clone()).await?;
+                tracing::debug!(
+                    parent: &span,
+                    status = response.status().as_u16(),
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "answered"
+                );
+                if let Ok(v) = HeaderValue::from_str(&id.0) {
+                    response.headers_mut().insert(request_id::HEADER, v);
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
