@@ -1,6 +1,6 @@
 //! Every admin command, run as the real binary against the backend under test.
 
-use crate::helpers::{mysql_base_url, Cli, TestDb};
+use crate::helpers::{mysql_base_url, served_url, Cli, TestDb};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
@@ -489,7 +489,6 @@ async fn db_init_creates_database_and_user_and_is_safe_twice() {
 
 #[tokio::test]
 async fn serve_prints_its_url_answers_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
     let db = TestDb::new().await;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .arg("serve")
@@ -500,15 +499,7 @@ async fn serve_prints_its_url_answers_and_stops_on_sigterm() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("serve prints its URL")
-        .to_string();
+    let (url, line) = served_url(&mut child);
     let ready = reqwest::get(format!("{url}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200, "{line}");
 

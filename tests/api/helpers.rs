@@ -234,6 +234,21 @@ impl Cli {
     }
 }
 
+/// The URL a `portcullis serve` child prints on its first line of stdout, and that line.
+pub fn served_url(child: &mut std::process::Child) -> (String, String) {
+    use std::io::{BufRead, BufReader};
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("serve prints its URL")
+        .to_string();
+    (url, line)
+}
+
 pub fn run_binary(
     cwd: &Path,
     args: &[&str],

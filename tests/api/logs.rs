@@ -43,15 +43,7 @@ async fn json_logs_carry_the_request_id_and_never_a_secret() {
             .map_while(Result::ok)
             .collect::<Vec<_>>()
     });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let url = served_url(&mut child).0;
 
     let http = reqwest::Client::new();
     let r = http
