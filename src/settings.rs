@@ -50,6 +50,21 @@ pub struct ServerSettings {
     /// Reverse proxies (addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For` name
     /// the client; from any other peer those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain (leaf first) for in-process TLS; with `tls_key`. Empty: plain
+    /// HTTP. Both files are read again on SIGHUP.
+    pub tls_cert: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`.
+    pub tls_key: String,
+    /// Serve an https issuer over plain HTTP with neither TLS nor a trusted proxy: for local
+    /// development only (cookies are still `Secure`, so browsers will not send them back).
+    pub insecure_allow_http: bool,
+}
+
+impl ServerSettings {
+    /// Whether the listener speaks TLS itself.
+    pub fn tls(&self) -> bool {
+        !self.tls_cert.is_empty()
+    }
 }
 
 impl Default for ServerSettings {
@@ -62,6 +77,9 @@ impl Default for ServerSettings {
             max_connections: 768,
             max_connections_per_ip: 128,
             trusted_proxies: Vec::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            insecure_allow_http: false,
         }
     }
 }
@@ -430,6 +448,23 @@ impl Settings {
         if !issuer_ok {
             return invalid(format!(
                 "server.issuer {:?} must be an http(s) URL without query or fragment (RFC 8414 §2)",
+                self.server.issuer
+            ));
+        }
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
+            return invalid(
+                "server.tls_cert and server.tls_key are set together or not at all".into(),
+            );
+        }
+        if self.issuer().starts_with("https://")
+            && !self.server.tls()
+            && self.server.trusted_proxies.is_empty()
+            && !self.server.insecure_allow_http
+        {
+            return invalid(format!(
+                "server.issuer {:?} is https, but this server has no TLS (server.tls_cert and \
+                 server.tls_key) and no TLS-terminating proxy in front (server.trusted_proxies); \
+                 set one of them, or server.insecure_allow_http = true for local development",
                 self.server.issuer
             ));
         }

@@ -9,10 +9,12 @@ use crate::oauth::client_cache::ClientCache;
 use crate::settings::Settings;
 use crate::store::migrations::{self, Action, Outcome};
 use crate::store::{Pool, StoreError};
+use crate::web::tls::{Tls, TlsError};
 use crate::web::{self, AppState};
 
 pub struct Application {
     listener: tokio::net::TcpListener,
+    tls: Option<Tls>,
     addr: SocketAddr,
     state: Arc<AppState>,
 }
@@ -23,6 +25,8 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 impl Application {
@@ -42,6 +46,15 @@ impl Application {
     ) -> Result<Self, StartupError> {
         // Installed before anything records, so the first requests are counted.
         crate::telemetry::metrics();
+        // Read before the database is touched: a wrong path fails fast and says which.
+        let tls = if settings.server.tls() {
+            Some(Tls::load(
+                settings.server.tls_cert.as_ref(),
+                settings.server.tls_key.as_ref(),
+            )?)
+        } else {
+            None
+        };
         let pool = Pool::build(&settings.database)?;
         if settings.database.auto_migrate {
             pool.check_server().await?;
@@ -59,6 +72,7 @@ impl Application {
             .map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
         Ok(Self {
             listener,
+            tls,
             addr,
             state: Arc::new(AppState {
                 clients: ClientCache::new(settings.cache.client_ttl_secs),
@@ -72,6 +86,15 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `https` with in-process TLS, else `http`: how to reach `local_addr`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn pool(&self) -> Pool {
@@ -90,14 +113,51 @@ impl Application {
                 stop,
             ))
         });
+        let reloader = self
+            .tls
+            .clone()
+            .map(|tls| tokio::spawn(reload_on_sighup(tls)));
         let routes = web::routes(self.state.clone());
-        let limits = web::server::Limits::of(&settings.server);
-        web::server::serve(self.listener, routes, limits, shutdown).await;
+        let limits = web::server::Limits::of(settings);
+        web::server::serve(self.listener, routes, limits, self.tls, shutdown).await;
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         let _ = stop_janitor.send(true);
         if let Some(janitor) = janitor {
             let _ = janitor.await;
         }
     }
+}
+
+/// Reads the TLS certificate and key again on each SIGHUP (certbot's or cert-manager's renewal
+/// hook sends one). Open connections keep the certificate they were made with; a reload that
+/// fails keeps the current one and logs why.
+async fn reload_on_sighup(tls: Tls) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; the TLS certificate will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => {
+                    tracing::info!("TLS certificate reloaded");
+                    metrics::counter!("portcullis_tls_reloads_total", "outcome" => "ok")
+                        .increment(1);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS certificate not reloaded; keeping the current one");
+                    metrics::counter!("portcullis_tls_reloads_total", "outcome" => "failed")
+                        .increment(1);
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -8,7 +8,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let backend = crate::store::Backend::of_url(settings.database.url.expose())?;
     let app = Application::build(settings).await?;
     println!(
-        "Portcullis serving on http://{} (issuer {issuer}, {} database)",
+        "Portcullis serving on {}://{} (issuer {issuer}, {} database)",
+        app.scheme(),
         app.local_addr(),
         backend.name()
     );

@@ -9,6 +9,7 @@ pub mod cookies;
 pub mod cors;
 pub mod error;
 pub mod health;
+pub mod https_only;
 pub mod introspect;
 pub mod login;
 pub mod metadata;
@@ -20,6 +21,7 @@ pub mod request_id;
 pub mod same_origin;
 pub mod server;
 mod state;
+pub mod tls;
 pub mod token;
 
 use std::future::Future;

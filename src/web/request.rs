@@ -37,8 +37,8 @@ pub fn browser() -> impl Filter<Extract = (Browser,), Error = warp::Rejection> +
                 sec_fetch_site,
                 ip: connection.map(|c| {
                     c.client_ip(
-                        joined(&headers, "forwarded").as_deref(),
-                        joined(&headers, "x-forwarded-for").as_deref(),
+                        joined_header(&headers, "forwarded").as_deref(),
+                        joined_header(&headers, "x-forwarded-for").as_deref(),
                     )
                 }),
             },
@@ -47,7 +47,7 @@ pub fn browser() -> impl Filter<Extract = (Browser,), Error = warp::Rejection> +
 
 /// Every field of a list-valued header, comma-joined in order (RFC 9110 §5.3); `None` if
 /// there is none or one is not text.
-fn joined(headers: &warp::http::HeaderMap, name: &str) -> Option<String> {
+pub fn joined_header(headers: &warp::http::HeaderMap, name: &str) -> Option<String> {
     let values: Option<Vec<&str>> = headers
         .get_all(name)
         .iter()

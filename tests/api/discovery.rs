@@ -6,7 +6,12 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn metadata_names_every_endpoint_from_the_issuer() {
-    let app = spawn_app_with(|s| s.server.issuer = "https://auth.example.com/".into()).await;
+    // Behind a TLS-terminating proxy (this test's client) at the public URL.
+    let app = spawn_app_with(|s| {
+        s.server.issuer = "https://auth.example.com/".into();
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
     let r = app.get("/.well-known/oauth-authorization-server").await;
     assert_eq!(r.status(), 200);
     let m: Value = r.json().await.unwrap();

@@ -243,7 +243,7 @@ pub fn served_url(child: &mut std::process::Child) -> (String, String) {
         .unwrap();
     let url = line
         .split_whitespace()
-        .find(|w| w.starts_with("http://"))
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
         .expect("serve prints its URL")
         .to_string();
     (url, line)

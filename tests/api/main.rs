@@ -32,4 +32,5 @@ mod registration;
 mod resilience;
 mod sessions;
 mod settings;
+mod tls;
 mod token;

@@ -39,7 +39,12 @@ async fn session_cookie_attributes() {
 
 #[tokio::test]
 async fn https_issuer_uses_host_prefix_and_secure() {
-    let app = spawn_app_with(|s| s.server.issuer = "https://auth.example".into()).await;
+    // Behind a TLS-terminating proxy (this test's client).
+    let app = spawn_app_with(|s| {
+        s.server.issuer = "https://auth.example".into();
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
     app.add_user("ivy").await;
     let b = app.browser();
     let page = b.get(app.url("/login")).send().await.unwrap();
