@@ -25,6 +25,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub cache: CacheSettings,
     pub janitor: JanitorSettings,
+    pub metrics: MetricsSettings,
     pub branding: BrandingSettings,
     pub scopes: ScopeSettings,
 }
@@ -326,6 +327,15 @@ impl Default for JanitorSettings {
     }
 }
 
+/// Where `GET /metrics` is served (issue 13).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Empty: on the main listener. An address (`127.0.0.1:9090`): on a listener of its own,
+    /// plain HTTP, and no longer on the main one, so it need not be public.
+    pub bind: String,
+}
+
 /// What the HTML pages show of the organisation running the server. Empty strings mean "not set".
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -449,6 +459,14 @@ impl Settings {
             return invalid(format!(
                 "server.issuer {:?} must be an http(s) URL without query or fragment (RFC 8414 §2)",
                 self.server.issuer
+            ));
+        }
+        if !self.metrics.bind.is_empty()
+            && self.metrics.bind.parse::<std::net::SocketAddr>().is_err()
+        {
+            return invalid(format!(
+                "metrics.bind {:?} is not an address like 127.0.0.1:9090 (or empty: the main listener)",
+                self.metrics.bind
             ));
         }
         if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {

@@ -15,6 +15,8 @@ use crate::web::{self, AppState};
 pub struct Application {
     listener: tokio::net::TcpListener,
     tls: Option<Tls>,
+    /// `metrics.bind`'s own listener, when set.
+    metrics_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
     addr: SocketAddr,
     state: Arc<AppState>,
 }
@@ -55,6 +57,17 @@ impl Application {
         } else {
             None
         };
+        let metrics_listener = match settings.metrics.bind.as_str() {
+            "" => None,
+            bind => {
+                let bind_error = |e| StartupError::Bind(bind.to_string(), e);
+                let listener = tokio::net::TcpListener::bind(bind)
+                    .await
+                    .map_err(bind_error)?;
+                let addr = listener.local_addr().map_err(bind_error)?;
+                Some((listener, addr))
+            }
+        };
         let pool = Pool::build(&settings.database)?;
         if settings.database.auto_migrate {
             pool.check_server().await?;
@@ -73,6 +86,7 @@ impl Application {
         Ok(Self {
             listener,
             tls,
+            metrics_listener,
             addr,
             state: Arc::new(AppState {
                 clients: ClientCache::new(settings.cache.client_ttl_secs),
@@ -86,6 +100,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served when `metrics.bind` gives it its own listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// `https` with in-process TLS, else `http`: how to reach `local_addr`.
@@ -102,10 +121,11 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests. The janitor runs
-    /// beside it (unless `janitor.interval_secs` is 0) and finishes its batch before returning.
+    /// beside it (unless `janitor.interval_secs` is 0) and finishes its batch before returning;
+    /// so does the `metrics.bind` listener, when there is one.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let settings = &self.state.settings;
-        let (stop_janitor, stop) = tokio::sync::watch::channel(false);
+        let (stop_background, stop) = tokio::sync::watch::channel(false);
         let janitor = (settings.janitor.interval_secs > 0).then(|| {
             tokio::spawn(crate::janitor::run(
                 self.state.pool.clone(),
@@ -117,15 +137,36 @@ impl Application {
             .tls
             .clone()
             .map(|tls| tokio::spawn(reload_on_sighup(tls)));
-        let routes = web::routes(self.state.clone());
         let limits = web::server::Limits::of(settings);
+        let metrics_server = self.metrics_listener.map(|(listener, _)| {
+            let mut stop = stop_background.subscribe();
+            // Plain HTTP for a scraper on an internal address: no TLS, no https rule.
+            let limits = web::server::Limits {
+                https_only: None,
+                ..limits.clone()
+            };
+            let routes = web::metrics_routes(self.state.clone());
+            tokio::spawn(web::server::serve(
+                listener,
+                routes,
+                limits,
+                None,
+                async move {
+                    let _ = stop.changed().await;
+                },
+            ))
+        });
+        let routes = web::routes(self.state.clone());
         web::server::serve(self.listener, routes, limits, self.tls, shutdown).await;
         if let Some(reloader) = reloader {
             reloader.abort();
         }
-        let _ = stop_janitor.send(true);
+        let _ = stop_background.send(true);
         if let Some(janitor) = janitor {
             let _ = janitor.await;
+        }
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
         }
     }
 }

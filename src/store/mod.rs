@@ -156,6 +156,17 @@ impl StoreError {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for StoreError {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        // Every failed acquire comes through here, so this is where it is counted.
+        use deadpool::managed::{PoolError, TimeoutType};
+        let reason = match &e {
+            PoolError::Timeout(TimeoutType::Wait) => "wait_timeout",
+            PoolError::Timeout(TimeoutType::Create) => "connect_timeout",
+            PoolError::Timeout(TimeoutType::Recycle) => "recycle_timeout",
+            PoolError::Backend(_) => "connect_failed",
+            _ => "other",
+        };
+        metrics::counter!("portcullis_db_pool_acquire_failures_total", "reason" => reason)
+            .increment(1);
         let text = e.to_string();
         // MySQL error 1049: the URL names a database that is not there.
         if text.contains("(1049)") {

@@ -56,15 +56,28 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(metadata::routes(state.clone()))
         .unify()
-        .or(metrics::routes(state.clone()))
-        .unify()
-        .or(cors::preflight(state))
+        .or(cors::preflight(state.clone()))
         .unify();
+    // `/metrics` is here unless `metrics.bind` gives it a listener of its own.
+    let routes = if state.settings.metrics.bind.is_empty() {
+        routes.or(metrics::routes(state)).unify().boxed()
+    } else {
+        routes.boxed()
+    };
     routes
         .recover(error::recover)
         .unify()
         .map(move |r| with_security_headers(r, &csp))
         .with(warp::log::custom(metrics::record))
+        .map(Reply::into_response)
+        .boxed()
+}
+
+/// The routes of the `metrics.bind` listener: `/metrics` alone, anything else 404.
+pub fn metrics_routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    metrics::routes(state)
+        .recover(error::recover)
+        .unify()
         .map(Reply::into_response)
         .boxed()
 }

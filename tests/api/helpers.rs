@@ -117,6 +117,8 @@ pub fn hex_id() -> String {
 /// A running server and what tests need to talk to it.
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// The `metrics.bind` listener's address, when the test set one.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub base: String,
     pub pool: Pool,
     pub settings: Settings,
@@ -156,6 +158,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> Test
         .await
         .expect("build application");
     let pool = app.pool();
+    let metrics_addr = app.metrics_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -169,6 +172,7 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> Test
     TestApp {
         base: format!("http://{addr}"),
         addr,
+        metrics_addr,
         pool,
         settings,
         http,

@@ -9,14 +9,14 @@ use crate::helpers::*;
 
 /// One sample: the metric name and its labels.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Series {
+pub struct Series {
     name: String,
     labels: Vec<(String, String)>,
 }
 
 /// A strict reader of the text format: every line is blank, `# HELP`, `# TYPE` or a sample
 /// whose family has a TYPE; names and label names are well-formed; values are numbers.
-fn parse(text: &str) -> (HashMap<String, String>, HashMap<Series, f64>) {
+pub fn parse(text: &str) -> (HashMap<String, String>, HashMap<Series, f64>) {
     let is_name = |s: &str| {
         !s.is_empty()
             && s.chars().enumerate().all(|(i, c)| {
@@ -79,7 +79,7 @@ fn parse(text: &str) -> (HashMap<String, String>, HashMap<Series, f64>) {
     (types, samples)
 }
 
-fn value(samples: &HashMap<Series, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn value(samples: &HashMap<Series, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .find(|(s, _)| {
@@ -220,4 +220,30 @@ async fn a_scrape_parses_as_prometheus_text_and_counts_what_happened() {
     let again = app.get("/metrics").await.text().await.unwrap();
     assert!(!again.contains("wp-login"));
     assert!(again.contains("route=\"other\""));
+}
+
+#[tokio::test]
+async fn metrics_bind_moves_the_scrape_to_its_own_listener() {
+    let app = spawn_app_with(|s| s.metrics.bind = "127.0.0.1:0".into()).await;
+    let own = app.metrics_addr.expect("a metrics listener");
+    assert_ne!(own, app.addr);
+    let http = reqwest::Client::new();
+
+    let r = http
+        .get(format!("http://{own}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (types, _) = parse(&r.text().await.unwrap());
+    assert_eq!(types["portcullis_build_info"], "gauge");
+    // Only the scrape is there, and the main listener no longer has it.
+    let r = http
+        .get(format!("http://{own}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(app.get("/metrics").await.status(), 404);
+    assert_eq!(app.get("/healthz").await.status(), 200);
 }

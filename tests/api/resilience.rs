@@ -441,6 +441,16 @@ async fn a_stalled_database_answers_503_in_time_and_leaves_every_later_answer_ri
     let polled = poller.await.unwrap();
     assert!(polled.iter().all(|s| *s == 200 || *s == 503), "{polled:?}");
     assert!(polled.contains(&503), "the stall was seen: {polled:?}");
+    // Requests that found both connections held gave up waiting for one, and were counted.
+    let scrape = app.get("/metrics").await.text().await.unwrap();
+    let (_, samples) = crate::metrics::parse(&scrape);
+    assert!(
+        crate::metrics::value(
+            &samples,
+            "portcullis_db_pool_acquire_failures_total",
+            &[("reason", "wait_timeout")]
+        ) >= 1.0
+    );
 
     for round in 0..20 {
         let r = app

@@ -10,6 +10,7 @@ fn bind_shown(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     text.lines()
+        .skip_while(|l| *l != "[server]")
         .find_map(|l| l.strip_prefix("bind = "))
         .unwrap_or_else(|| panic!("no bind in {text}"))
         .trim_matches('"')
