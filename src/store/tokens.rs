@@ -21,6 +21,14 @@ pub async fn insert(pool: &Pool, token: &Token) -> StoreResult<()> {
     })
 }
 
+/// Rows in the table, live or not (the benchmark's soak watches it level off).
+pub async fn count(pool: &Pool) -> StoreResult<i64> {
+    db_run!(pool, |conn| Ok(tokens::table
+        .count()
+        .get_result(conn)
+        .await?))
+}
+
 pub async fn find(pool: &Pool, token_hash: &Digest) -> StoreResult<Option<Token>> {
     db_run!(pool, |conn| {
         Ok(tokens::table

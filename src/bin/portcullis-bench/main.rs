@@ -5,11 +5,13 @@
 //!
 //!     cargo build --release --bins
 //!     target/release/portcullis-bench --backend mysql --concurrency 64 --duration 10
+//!     target/release/portcullis-bench --backend mysql --scenarios soak --duration 600
 
 mod counts;
 mod http;
 mod procstat;
 mod scenarios;
+mod soak;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,7 +51,8 @@ pub struct Args {
     /// from one does not bill the next.
     #[arg(long, default_value_t = 5)]
     pub settle: u64,
-    /// Scenarios to run, in order (default: all).
+    /// Scenarios to run, in order (default: all but soak). `soak` runs alone, for the whole
+    /// duration, against a server with short token lifetimes and a busy janitor.
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// The server binary (default: `portcullis` next to this one).
@@ -87,7 +90,12 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-async fn start_server(args: &Args, db_url: &str, dir: &std::path::Path) -> anyhow::Result<Server> {
+async fn start_server(
+    args: &Args,
+    db_url: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Server> {
     let bin = match &args.server_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("portcullis"),
@@ -115,6 +123,7 @@ async fn start_server(args: &Args, db_url: &str, dir: &std::path::Path) -> anyho
         .env("PORTCULLIS__SERVER__BIND", addr.to_string())
         .env("PORTCULLIS__SERVER__ISSUER", format!("http://{addr}"))
         .env("PORTCULLIS__LOG__LEVEL", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
@@ -156,10 +165,15 @@ async fn fresh_database(args: &Args, dir: &std::path::Path) -> anyhow::Result<St
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let soak = args.scenarios.iter().any(|s| s == soak::NAME);
+    if soak && args.scenarios.len() > 1 {
+        bail!("soak runs alone: its server has short token lifetimes");
+    }
     let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let db_url = fresh_database(&args, &dir).await?;
-    let server = start_server(&args, &db_url, &dir).await?;
+    let env: &[(&str, &str)] = if soak { &soak::SERVER_ENV } else { &[] };
+    let server = start_server(&args, &db_url, &dir, env).await?;
     let server_pid = server.child.id();
     let db_pid = match args.backend {
         Backend::Mysql => procstat::find_process(&["mariadbd", "mysqld"]),
@@ -180,6 +194,19 @@ async fn main() -> anyhow::Result<()> {
         ctx.db_counter = Some(tokio::sync::Mutex::new(conn));
     }
     let ctx = std::sync::Arc::new(ctx);
+    if soak {
+        eprintln!("soaking for {} s ...", args.duration);
+        let result = soak::run(&ctx, Duration::from_secs(args.duration)).await?;
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+        let report = result.report(&args);
+        println!("{report}");
+        write_section(&args, &format!("soak-{}", backend_tag(&args)), &report)?;
+        if !result.passed() {
+            bail!("the soak did not stay within its bounds (see the table)");
+        }
+        return Ok(());
+    }
 
     let names: Vec<String> = if args.scenarios.is_empty() {
         scenarios::ALL.iter().map(|s| s.to_string()).collect()
@@ -200,7 +227,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     let report = scenarios::report(&args, &results);
     println!("{report}");
-    write_section(&args, &report)?;
+    write_section(&args, backend_tag(&args), &report)?;
     let errors: u64 = results.iter().map(|r| r.errors).sum();
     if errors > 0 {
         bail!("{errors} requests failed");
@@ -208,12 +235,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replaces this backend's section of the output file, keeping the others.
-fn write_section(args: &Args, report: &str) -> anyhow::Result<()> {
-    let tag = match args.backend {
+fn backend_tag(args: &Args) -> &'static str {
+    match args.backend {
         Backend::Sqlite => "sqlite",
         Backend::Mysql => "mysql",
-    };
+    }
+}
+
+/// Replaces the section `tag` of the output file, keeping the others.
+fn write_section(args: &Args, tag: &str, report: &str) -> anyhow::Result<()> {
     let (start, end) = (
         format!("<!-- bench:{tag} -->"),
         format!("<!-- /bench:{tag} -->"),

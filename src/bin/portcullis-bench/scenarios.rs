@@ -253,7 +253,7 @@ impl Outcome {
 }
 
 /// What a worker does once; returns whether the iteration succeeded.
-type Step = Arc<
+pub type Step = Arc<
     dyn Fn(usize, Arc<Mutex<WorkerState>>) -> futures_util::future::BoxFuture<'static, bool>
         + Send
         + Sync,
@@ -266,6 +266,39 @@ pub struct WorkerState {
 }
 
 pub async fn run(ctx: &Arc<Context>, name: &str) -> anyhow::Result<Outcome> {
+    let step = step_for(ctx, name, true)?;
+    let mut states = Vec::new();
+    for _ in 0..ctx.concurrency {
+        states.push(ctx.worker(name).await?);
+    }
+    let mut outcome = measure(ctx, name, states, step).await?;
+    if name == "store-insert" {
+        // It ran in this process: the server's columns would only show it idle.
+        outcome.server_cpu_us = None;
+        outcome.max_rss_kib = None;
+        outcome.server_instructions = None;
+    }
+    Ok(outcome)
+}
+
+impl Context {
+    /// A worker's own connection, and for refresh its own token chain.
+    pub async fn worker(&self, scenario: &str) -> anyhow::Result<Arc<Mutex<WorkerState>>> {
+        let refresh_token = if scenario == "refresh" {
+            self.seed_refresh_token().await?
+        } else {
+            String::new()
+        };
+        Ok(Arc::new(Mutex::new(WorkerState {
+            conn: Some(Conn::connect(self.addr).await?),
+            refresh_token,
+        })))
+    }
+}
+
+/// What one iteration of scenario `name` does. `keep_issued`: client-credentials keeps the
+/// tokens it gets for revoke to use later.
+pub fn step_for(ctx: &Arc<Context>, name: &str, keep_issued: bool) -> anyhow::Result<Step> {
     let step: Step = match name {
         // The storage ceiling: the row the token endpoint writes, inserted through a pool like
         // the server's at the same concurrency, with no HTTP. Like the server, each insert
@@ -300,6 +333,9 @@ pub async fn run(ctx: &Arc<Context>, name: &str) -> anyhow::Result<Outcome> {
                     let Some(r) = expect(&st, &req, 200).await else {
                         return false;
                     };
+                    if !keep_issued {
+                        return true;
+                    }
                     if let Some(t) = json_field(&r.body, "access_token") {
                         if let Ok(mut v) = ctx.issued.lock() {
                             if v.len() < 2_000_000 {
@@ -404,28 +440,13 @@ pub async fn run(ctx: &Arc<Context>, name: &str) -> anyhow::Result<Outcome> {
                 })
             })
         }
-        other => bail!("unknown scenario {other:?}; known: {}", ALL.join(", ")),
+        other => bail!(
+            "unknown scenario {other:?}; known: {}, {}",
+            ALL.join(", "),
+            crate::soak::NAME
+        ),
     };
-    let mut states = Vec::new();
-    for _ in 0..ctx.concurrency {
-        let refresh_token = if name == "refresh" {
-            ctx.seed_refresh_token().await?
-        } else {
-            String::new()
-        };
-        states.push(Arc::new(Mutex::new(WorkerState {
-            conn: Some(Conn::connect(ctx.addr).await?),
-            refresh_token,
-        })));
-    }
-    let mut outcome = measure(ctx, name, states, step).await?;
-    if name == "store-insert" {
-        // It ran in this process: the server's columns would only show it idle.
-        outcome.server_cpu_us = None;
-        outcome.max_rss_kib = None;
-        outcome.server_instructions = None;
-    }
-    Ok(outcome)
+    Ok(step)
 }
 
 /// Sends `req` on the worker's connection; `Some(response)` when the status is `want`.
@@ -629,7 +650,7 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
 }
 
 /// Today's date from the system `date` command (no date crate for one string).
-fn chrono_free_date() -> String {
+pub fn chrono_free_date() -> String {
     std::process::Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d")
