@@ -3,9 +3,10 @@
 //! by primary key, a deadlock victim runs its batch again) and once per `portcullis db purge`.
 //!
 //! A row goes `janitor.retention_secs` after it expired; a throttle event once no window counts
-//! it. A token goes only after the grant it came from (`store::purge`), so a rotated refresh
-//! token's successor outlives it and presenting the old one is still recognised as reuse until
-//! the old one has expired (plus the retention).
+//! it. A token goes only with or after the grant it came from (`store::purge`: once the grant
+//! is gone or past its own expiry and the retention), so a rotated refresh token's successor
+//! outlives it and presenting the old one is recognised as reuse for as long as it could be
+//! presented at all.
 
 use std::time::{Duration, Instant};
 
@@ -51,8 +52,8 @@ fn cutoff(settings: &Settings, table: Table, now: i64) -> i64 {
     }
 }
 
-/// One pass over every table, in batches until a batch finds nothing (a token can become due
-/// when its grant goes earlier in the same pass). Stops between batches once `stop` is set.
+/// One pass over every table, in batches until a batch finds nothing. Stops between batches
+/// once `stop` is set.
 pub async fn pass(
     pool: &Pool,
     settings: &Settings,
