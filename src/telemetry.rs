@@ -65,6 +65,10 @@ fn describe() {
         "Connections closed at once: too many from one address"
     );
     describe_counter!(
+        "portcullis_http_idle_connections_closed_total",
+        "HTTP/2 connections closed for being idle for server.header_read_timeout_secs"
+    );
+    describe_counter!(
         "portcullis_tokens_issued_total",
         "Token responses, by grant type"
     );

@@ -10,6 +10,7 @@ pub mod cors;
 pub mod error;
 pub mod health;
 pub mod https_only;
+pub mod idle;
 pub mod introspect;
 pub mod login;
 pub mod metadata;

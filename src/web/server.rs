@@ -11,8 +11,8 @@
 //!   the kernel's accept queue) and at most `max_connections_per_ip` from one address (further
 //!   ones are closed at once), so one client cannot hold every slot.
 //! - **TLS handshake**: bounded by the header-read timeout, in the connection's own task so a
-//!   slow handshake never holds up `accept`. HTTP/2 connections have no header-read timeout
-//!   in hyper; the connection limits still bound them.
+//!   slow handshake never holds up `accept`. HTTP/2 has no header-read timeout in hyper: an
+//!   HTTP/2 connection is closed once idle for the same time (`web::idle`).
 //! - **graceful shutdown**: on the signal the listener closes, and connections finish the
 //!   request they are serving.
 
@@ -36,6 +36,7 @@ use warp::reply::Response;
 
 use super::client_ip::TrustedProxies;
 use super::https_only::HttpsOnly;
+use super::idle::{IdleIo, InFlight};
 use super::request_id::{self, RequestId};
 use super::tls::{self, Tls};
 use crate::settings::Settings;
@@ -141,6 +142,7 @@ pub async fn serve(
             connection,
             hsts: limits.hsts,
             https_only: limits.https_only.clone(),
+            in_flight: None,
         };
         let http1 = http1_builder(&limits);
         let Some(tls) = &tls else {
@@ -153,17 +155,23 @@ pub async fn serve(
         };
         // The handshake runs in the connection's task, bounded like a request's headers.
         let (acceptor, watcher) = (tls.acceptor().clone(), graceful.watcher());
-        let handshake_timeout = limits.header_read_timeout;
+        let timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(tls::ALPN_H2);
-                    let io = TokioIo::new(stream);
                     let result = if h2 {
+                        let in_flight = InFlight::default();
+                        let io = TokioIo::new(IdleIo::new(stream, in_flight.clone(), timeout));
+                        let service = RequestService {
+                            in_flight: Some(in_flight),
+                            ..service
+                        };
                         let mut http2 = http2::Builder::new(TokioExecutor::new());
                         http2.timer(TokioTimer::new());
                         watcher.watch(http2.serve_connection(io, service)).await
                     } else {
+                        let io = TokioIo::new(stream);
                         watcher.watch(http1.serve_connection(io, service)).await
                     };
                     ended(peer, result);
@@ -210,6 +218,8 @@ struct RequestService<S> {
     connection: Connection,
     hsts: bool,
     https_only: Option<HttpsOnly>,
+    /// HTTP/2 only: the connection's requests in flight, which keep it from being idle.
+    in_flight: Option<InFlight>,
 }
 
 impl<S> hyper::service::Service<hyper::Request<Incoming>> for RequestService<S>
@@ -249,7 +259,9 @@ where
         };
         let hsts = self.hsts;
         let started = std::time::Instant::now();
+        let in_flight = self.in_flight.as_ref().map(InFlight::start);
         Box::pin(async move {
+            let _in_flight = in_flight;
             let mut response = match answer {
                 Err(refusal) => refusal,
                 Ok(answer) => answer.instrument(span.clone()).await?,

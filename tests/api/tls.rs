@@ -5,9 +5,14 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use portcullis::settings::Settings;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
 
@@ -62,12 +67,17 @@ impl TestPki {
 }
 
 async fn tls_app(pki: &TestPki) -> (TestApp, String) {
+    tls_app_with(pki, |_| {}).await
+}
+
+async fn tls_app_with(pki: &TestPki, tweak: impl FnOnce(&mut Settings)) -> (TestApp, String) {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = pki.install(dir.path());
     let app = spawn_app_with(|s| {
         s.server.tls_cert = cert;
         s.server.tls_key = key;
         s.server.issuer = format!("https://{}", s.server.bind);
+        tweak(s);
     })
     .await;
     // The files are read at start; the folder may go.
@@ -145,6 +155,74 @@ async fn tls_serves_http2_and_http1_with_hsts_and_a_whole_grant() {
         .send()
         .await
         .is_err());
+}
+
+/// Issue 12, point 1, over HTTP/2: hyper's header-read timeout, which closes idle HTTP/1.1
+/// connections, does not apply to HTTP/2, so an HTTP/2 connection that says nothing after its
+/// preface must be closed by the server's own idle timeout (before: never).
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed() {
+    let pki = TestPki::new("Portcullis test CA");
+    let (app, _) = tls_app_with(&pki, |s| s.server.header_read_timeout_secs = 1).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    // RFC 9113 §3.4: the client preface, then an empty SETTINGS frame (§6.5); then nothing.
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    tls.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let started = Instant::now();
+    let mut said = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut acked = false;
+    let closed = loop {
+        let read = tokio::time::timeout_at(
+            (started + Duration::from_secs(10)).into(),
+            tls.read(&mut buf),
+        )
+        .await;
+        match read {
+            Err(_) => break None,
+            Ok(Ok(0)) | Ok(Err(_)) => break Some(started.elapsed()),
+            Ok(Ok(n)) => said.extend_from_slice(&buf[..n]),
+        }
+        // A well-behaved client acknowledges the server's SETTINGS (§6.5.3).
+        if !acked && said.len() >= 9 {
+            tls.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]).await.unwrap();
+            acked = true;
+        }
+    };
+    let took = closed.expect("an idle HTTP/2 connection was still open after 10 s");
+    // The server spoke HTTP/2 (its SETTINGS frame first, RFC 9113 §3.4) and waited the
+    // timeout before closing.
+    assert_eq!(said.get(3), Some(&4), "{said:?}");
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+    // The server still serves.
+    let r = pki
+        .client()
+        .get(format!("https://{}/healthz", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
 }
 
 #[tokio::test]
