@@ -65,6 +65,13 @@ impl<T> IdleIo<T> {
         }
     }
 
+    /// Bytes written count as activity.
+    fn wrote(&mut self, result: &Poll<io::Result<usize>>) {
+        if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
+            self.last_active = Instant::now();
+        }
+    }
+
     /// Whether the connection has now been idle for the timeout. Registers the task's waker
     /// with the timer when it has not.
     fn idle(&mut self, cx: &mut Context<'_>) -> bool {
@@ -124,9 +131,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            this.last_active = Instant::now();
-        }
+        this.wrote(&result);
         result
     }
 
@@ -137,9 +142,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            this.last_active = Instant::now();
-        }
+        this.wrote(&result);
         result
     }
 

@@ -30,6 +30,21 @@ async fn expire_token(app: &TestApp, token: &str, ago: i64) {
     assert_eq!(n, 1);
 }
 
+/// Every code and every token but `keep` expired a minute before `now`.
+async fn expire_all_but(app: &TestApp, keep: &str, now: i64) {
+    app.sql(&format!(
+        "UPDATE authorization_codes SET expires_at = {}",
+        now - 60
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE tokens SET expires_at = {} WHERE NOT ({})",
+        now - 60,
+        token_row(keep)
+    ))
+    .await;
+}
+
 async fn introspect(app: &TestApp, rs: &TestClient, token: &str) -> bool {
     let r = app
         .http
@@ -153,17 +168,7 @@ async fn a_token_outlives_the_grant_it_came_from() {
 
     // Everything has expired but the rotated refresh token, which can still be presented.
     let now = portcullis::now();
-    app.sql(&format!(
-        "UPDATE authorization_codes SET expires_at = {}",
-        now - 60
-    ))
-    .await;
-    app.sql(&format!(
-        "UPDATE tokens SET expires_at = {} WHERE NOT ({})",
-        now - 60,
-        token_row(&old_refresh)
-    ))
-    .await;
+    expire_all_but(&app, &old_refresh, now).await;
     let mut cli = Cli::for_db(&app.db);
     cli.env
         .push(("PORTCULLIS__JANITOR__RETENTION_SECS".into(), "0".into()));
@@ -224,17 +229,7 @@ async fn an_expired_chain_of_rotations_goes_in_one_batch() {
     assert_eq!(rows, 2 + 2 * rotations);
 
     let now = portcullis::now();
-    app.sql(&format!(
-        "UPDATE authorization_codes SET expires_at = {}",
-        now - 60
-    ))
-    .await;
-    app.sql(&format!(
-        "UPDATE tokens SET expires_at = {} WHERE NOT ({})",
-        now - 60,
-        token_row(&refresh)
-    ))
-    .await;
+    expire_all_but(&app, &refresh, now).await;
     let codes = purge::delete_batch(&app.pool, Table::AuthorizationCodes, now, 1000)
         .await
         .unwrap();
