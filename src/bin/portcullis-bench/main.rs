@@ -66,9 +66,22 @@ pub struct Args {
     /// of times slower: use a low concurrency and a longer duration.
     #[arg(long)]
     pub callgrind: bool,
+    /// Keep the run's folder (the SQLite file and callgrind's dumps, one per
+    /// measured window) and print where it is, for `callgrind_annotate`.
+    #[arg(long)]
+    pub keep: bool,
     /// Where to write the results (the section for this backend is replaced).
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
+}
+
+/// Removes the run's folder, unless `--keep` asked for it.
+fn clean_up(args: &Args, dir: &std::path::Path) {
+    if args.keep {
+        eprintln!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// A server process that is killed when dropped.
@@ -198,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("soaking for {} s ...", args.duration);
         let result = soak::run(&ctx, Duration::from_secs(args.duration)).await?;
         drop(server);
-        let _ = std::fs::remove_dir_all(&dir);
+        clean_up(&args, &dir);
         let report = result.report(&args);
         println!("{report}");
         write_section(&args, &format!("soak-{}", backend_tag(&args)), &report)?;
@@ -224,7 +237,7 @@ async fn main() -> anyhow::Result<()> {
         results.push(r);
     }
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    clean_up(&args, &dir);
     let report = scenarios::report(&args, &results);
     println!("{report}");
     write_section(&args, backend_tag(&args), &report)?;
