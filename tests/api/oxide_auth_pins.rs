@@ -58,6 +58,7 @@ impl accesstoken::Request for CodeReq {
 /// Drives the code machine with `stored` as the recovered grant; the error kind, or None when
 /// it reached the Issue step.
 fn run_code(req: &CodeReq, stored: Grant) -> Option<Kind> {
+    let recovered_scope = stored.scope.clone();
     let mut m = AccessToken::new(req);
     let mut stored = Some(Box::new(stored));
     let mut input = accesstoken::Input::None;
@@ -72,7 +73,12 @@ fn run_code(req: &CodeReq, stored: Grant) -> Option<Kind> {
             CodeOutput::Extend { .. } => accesstoken::Input::Extended {
                 access_extensions: Extensions::new(),
             },
-            CodeOutput::Issue { .. } => return None,
+            CodeOutput::Issue { grant } => {
+                // Relied on: it issues for the recovered grant's scope unchanged, so the code
+                // exchange takes the code's own scope for the tokens (authorization_code.rs).
+                assert_eq!(grant.scope, recovered_scope);
+                return None;
+            }
             CodeOutput::Ok(_) => unreachable!(),
             CodeOutput::Err(mut e) => return Some(e.description().unwrap().kind()),
         };
@@ -358,6 +364,51 @@ fn authorization_machine_says_unsupported_response_type_when_it_is_missing() {
             AuthorizationErrorType::UnsupportedResponseType
         ),
         _ => panic!("a missing response_type is refused"),
+    }
+}
+
+#[test]
+fn authorization_machine_yields_the_pre_grant_as_negotiated() {
+    // Relied on: the pre-grant of its Ok step is the one Portcullis negotiated, so the
+    // authorization endpoint keeps its own scope instead of converting the machine's back
+    // (authorize/machine.rs).
+    use oxide_auth::code_grant::authorization::{Authorization, Input, Output};
+    use oxide_auth::primitives::registrar::{BoundClient, PreGrant, RegisteredUrl};
+    let req = AuthReq {
+        response_type: Some("code"),
+    };
+    let url = RegisteredUrl::Exact("https://app.example/cb".parse().unwrap());
+    let negotiated = PreGrant {
+        client_id: "client-a".into(),
+        redirect_uri: url.clone(),
+        scope: "write read".parse().unwrap(),
+    };
+    let mut m = Authorization::new(&req);
+    assert!(matches!(m.advance(Input::None), Output::Bind { .. }));
+    let bound = BoundClient {
+        client_id: "client-a".into(),
+        redirect_uri: Cow::Owned(url),
+    };
+    assert!(matches!(
+        m.advance(Input::Bound {
+            request: &req,
+            bound_client: bound,
+        }),
+        Output::Extend
+    ));
+    assert!(matches!(
+        m.advance(Input::Extended(Extensions::new())),
+        Output::Negotiate { .. }
+    ));
+    match m.advance(Input::Negotiated {
+        pre_grant: negotiated.clone(),
+        state: None,
+    }) {
+        Output::Ok { pre_grant, .. } => {
+            assert_eq!(pre_grant.scope, negotiated.scope);
+            assert_eq!(pre_grant.client_id, negotiated.client_id);
+        }
+        _ => panic!("a negotiated request is accepted"),
     }
 }
 

@@ -54,7 +54,7 @@ pub enum MachineVerdict {
 }
 
 /// Runs the `Authorization` machine over a request Portcullis has accepted; returns the scope
-/// of the pre-grant it yields. Synchronous: no `Input` (which borrows the request) is held
+/// of the pre-grant it yields (the one negotiated). Synchronous: no `Input` (which borrows the request) is held
 /// across an `.await`.
 pub fn pre_grant_scope(
     params: &Params,
@@ -103,10 +103,9 @@ pub fn pre_grant_scope(
                 },
                 state: params.get("state").map(str::to_string),
             },
-            Output::Ok { pre_grant, .. } => {
-                return Scope::parse(&pre_grant.scope.to_string())
-                    .ok_or_else(|| failed("the machine produced an invalid scope".into()))
-            }
+            // The pre-grant comes back as negotiated (pinned in tests/api/oxide_auth_pins.rs),
+            // so its scope is ours: not converted back.
+            Output::Ok { .. } => return Ok(scope.clone()),
             Output::Err(Error::Redirect(mut url)) => {
                 let code = match url.description().kind() {
                     Kind::InvalidScope => ErrorCode::InvalidScope,

@@ -16,8 +16,6 @@
 mod machine;
 mod request;
 
-use std::borrow::Cow;
-
 pub use request::{append_query, AuthRequest, ErrorRedirect, REQUEST_PARAMS};
 
 use self::request::Invalid;
@@ -96,25 +94,24 @@ pub async fn authorize(
     now: i64,
 ) -> Result<Outcome, AuthorizeError> {
     let issuer = settings.issuer();
-    // A consent answer is the original request plus `decision` and `csrf_token`.
+    // A consent answer is the original request plus `decision` and `csrf_token`. The request
+    // is parsed once, here: parsing is a good part of this endpoint's own work.
     let mut decision = None;
     let mut csrf = None;
-    let raw = match Params::parse(incoming.raw) {
-        Ok(mut p) if incoming.is_post && p.contains("decision") => {
+    let mut parsed = Params::parse(incoming.raw);
+    if let Ok(p) = &mut parsed {
+        if incoming.is_post && p.contains("decision") {
             decision = p.remove("decision");
             csrf = p.remove("csrf_token");
-            Cow::Owned(p.to_query())
         }
-        _ => Cow::Borrowed(incoming.raw),
+    }
+    let client_id = match &parsed {
+        Ok(p) => p.get("client_id").map(str::to_string),
+        Err(_) => None,
     };
-    let req = match request::validate(pool, cache, &raw).await {
+    let req = match request::validate(pool, cache, incoming.raw, parsed).await {
         Ok(r) => r,
-        Err(Invalid::Page(message)) => {
-            let client_id = Params::parse(&raw)
-                .ok()
-                .and_then(|p| p.get("client_id").map(str::to_string));
-            return Ok(Outcome::ErrorPage { message, client_id });
-        }
+        Err(Invalid::Page(message)) => return Ok(Outcome::ErrorPage { message, client_id }),
         Err(Invalid::Redirect(e)) => {
             let signed_in = match incoming.session_cookie {
                 Some(_) if e.client.redirect_uris_vetted() => false,
@@ -130,7 +127,6 @@ pub async fn authorize(
         Err(Invalid::Store(e)) => return Err(e.into()),
         Err(Invalid::Internal(cause)) => return Err(AuthorizeError::Internal(cause)),
     };
-    let return_to = format!("/oauth2/authorize?{}", req.params.to_query());
     // The session, its user and what they allowed this client before: one read.
     let found = match incoming.session_cookie {
         Some(cookie) => {
@@ -139,7 +135,9 @@ pub async fn authorize(
         None => None,
     };
     let Some((session, consent)) = found else {
-        return Ok(Outcome::LoginNeeded { return_to });
+        return Ok(Outcome::LoginNeeded {
+            return_to: return_to(&req),
+        });
     };
     let user_id = session.user.id.as_str();
 
@@ -162,10 +160,15 @@ pub async fn authorize(
         return Ok(Outcome::RedirectWithCode(to));
     }
     Ok(Outcome::ConsentNeeded(Box::new(ConsentQuestion {
+        return_to: return_to(&req),
         request: req,
         session,
-        return_to,
     })))
+}
+
+/// Where to come back to after signing in or answering the consent form: this request again.
+fn return_to(req: &AuthRequest) -> String {
+    format!("/oauth2/authorize?{}", req.params.to_query())
 }
 
 /// An error redirect, followed at once when the client's redirect URIs were vetted or the user

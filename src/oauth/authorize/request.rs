@@ -16,7 +16,7 @@ use crate::domain::pkce;
 use crate::domain::scope::Scope;
 use crate::domain::secret::{prefix, random_id, Secret};
 use crate::oauth::client_cache::ClientCache;
-use crate::oauth::params::Params;
+use crate::oauth::params::{Params, Repeated};
 use crate::oauth::ErrorCode::{self, *};
 use crate::settings::Settings;
 use crate::store::models::{AuthorizationCode, Consent};
@@ -97,9 +97,15 @@ pub fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     url.to_string()
 }
 
-/// Validates an authorization request. `raw` is the query string or form body as received.
-pub async fn validate(pool: &Pool, cache: &ClientCache, raw: &str) -> Result<AuthRequest, Invalid> {
-    let params = match Params::parse(raw) {
+/// Validates an authorization request: `parsed` is `raw` (the query string or form body as
+/// received) parsed; `raw` is read again only when a parameter was repeated.
+pub async fn validate(
+    pool: &Pool,
+    cache: &ClientCache,
+    raw: &str,
+    parsed: Result<Params, Repeated>,
+) -> Result<AuthRequest, Invalid> {
+    let params = match parsed {
         Ok(p) => p,
         // A repeated client_id or redirect_uri makes the redirect target unknowable.
         Err(rep) if rep.0 == "client_id" || rep.0 == "redirect_uri" => {
