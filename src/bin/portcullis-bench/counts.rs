@@ -95,6 +95,10 @@ impl Callgrind {
 pub struct DbCounts {
     pub statements: u64,
     pub row_operations: u64,
+    /// InnoDB row lock waits, and the milliseconds spent in them (`Innodb_row_lock_waits`,
+    /// `Innodb_row_lock_time`): where concurrent writes queue on each other.
+    pub row_lock_waits: u64,
+    pub row_lock_time_ms: u64,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -118,7 +122,8 @@ const ROW_COUNTERS: [&str; 7] = [
 impl DbCounts {
     pub async fn read(conn: &mut portcullis::store::MysqlConn) -> anyhow::Result<Self> {
         let rows: Vec<StatusRow> = diesel::sql_query(
-            "SHOW GLOBAL STATUS WHERE Variable_name = 'Questions' OR Variable_name LIKE 'Handler\\_%'",
+            "SHOW GLOBAL STATUS WHERE Variable_name = 'Questions' OR Variable_name LIKE 'Handler\\_%' \
+             OR Variable_name IN ('Innodb_row_lock_waits', 'Innodb_row_lock_time')",
         )
         .load(conn)
         .await?;
@@ -127,6 +132,10 @@ impl DbCounts {
             let value: u64 = row.value.parse().unwrap_or(0);
             if row.name == "Questions" {
                 counts.statements = value;
+            } else if row.name == "Innodb_row_lock_waits" {
+                counts.row_lock_waits = value;
+            } else if row.name == "Innodb_row_lock_time" {
+                counts.row_lock_time_ms = value;
             } else if ROW_COUNTERS.contains(&row.name.as_str()) {
                 counts.row_operations += value;
             }
@@ -141,6 +150,7 @@ impl DbCounts {
         Ok(DbCounts {
             statements: b.statements.saturating_sub(a.statements),
             row_operations: b.row_operations.saturating_sub(a.row_operations),
+            ..DbCounts::default()
         })
     }
 
@@ -153,6 +163,10 @@ impl DbCounts {
             row_operations: self
                 .row_operations
                 .saturating_sub(earlier.row_operations + overhead.row_operations),
+            row_lock_waits: self.row_lock_waits.saturating_sub(earlier.row_lock_waits),
+            row_lock_time_ms: self
+                .row_lock_time_ms
+                .saturating_sub(earlier.row_lock_time_ms),
         }
     }
 }

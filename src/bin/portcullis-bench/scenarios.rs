@@ -199,6 +199,9 @@ pub struct Outcome {
     pub server_instructions: Option<u64>,
     /// MariaDB's statements and row operations in the window.
     pub db_counts: Option<DbCounts>,
+    /// The mean of the server's `portcullis_db_pool_waiting` gauge, sampled every 200 ms:
+    /// requests queued for a database connection.
+    pub pool_queue: Option<f64>,
 }
 
 impl Outcome {
@@ -231,9 +234,18 @@ impl Outcome {
         }
     }
 
+    /// The mean time a request waited for a connection, by Little's law from the mean queue
+    /// and the rate (requests per iteration are not known here: per iteration, not per request).
+    fn pool_wait_ms(&self) -> String {
+        match self.pool_queue {
+            Some(q) if self.iterations > 0 => format!("{:.2}", 1000.0 * q / self.rate()),
+            _ => "–".into(),
+        }
+    }
+
     pub fn row(&self) -> String {
         format!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.name,
             self.rate(),
             self.percentile(0.5),
@@ -248,6 +260,12 @@ impl Outcome {
             self.count_per_iteration(self.server_instructions, 1000.0, 1),
             self.count_per_iteration(self.db_counts.map(|c| c.statements), 1.0, 2),
             self.count_per_iteration(self.db_counts.map(|c| c.row_operations), 1.0, 1),
+            self.pool_queue
+                .map(|q| format!("{q:.1}"))
+                .unwrap_or_else(|| "–".into()),
+            self.pool_wait_ms(),
+            self.count_per_iteration(self.db_counts.map(|c| c.row_lock_waits), 1.0, 3),
+            self.count_per_iteration(self.db_counts.map(|c| c.row_lock_time_ms), 1.0, 2),
         )
     }
 }
@@ -516,6 +534,7 @@ async fn measure(
         max_rss_kib: window.max_rss_kib,
         server_instructions: window.server_instructions,
         db_counts: window.db_counts,
+        pool_queue: window.pool_queue,
     };
     for w in workers {
         let (lat, ok, errors) = w.await?;
@@ -534,6 +553,7 @@ struct Window {
     max_rss_kib: Option<u64>,
     server_instructions: Option<u64>,
     db_counts: Option<DbCounts>,
+    pool_queue: Option<f64>,
 }
 
 /// CPU used by the server and the database server between `from` and `to`, the server's
@@ -555,9 +575,19 @@ async fn sample_window(
     let s0 = procstat::cpu_micros(ctx.server_pid, ctx.ticks);
     let d0 = ctx.db_pid.and_then(|p| procstat::cpu_micros(p, ctx.ticks));
     let mut rss = procstat::rss_kib(ctx.server_pid);
+    // Not under callgrind: the scrapes' own instructions would count against the scenario.
+    let mut metrics = match ctx.callgrind {
+        Some(_) => None,
+        None => http::Conn::connect(ctx.addr).await.ok(),
+    };
+    let (mut queued, mut samples) = (0.0, 0u32);
     while Instant::now() < to {
         tokio::time::sleep(Duration::from_millis(200)).await;
         rss = rss.max(procstat::rss_kib(ctx.server_pid));
+        if let Some(q) = pool_waiting(&mut metrics).await {
+            queued += q;
+            samples += 1;
+        }
     }
     let s1 = procstat::cpu_micros(ctx.server_pid, ctx.ticks);
     let d1 = ctx.db_pid.and_then(|p| procstat::cpu_micros(p, ctx.ticks));
@@ -578,7 +608,26 @@ async fn sample_window(
         max_rss_kib: rss,
         server_instructions,
         db_counts,
+        pool_queue: (samples > 0).then(|| queued / samples as f64),
     })
+}
+
+const METRICS_REQUEST: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n";
+
+/// The server's `portcullis_db_pool_waiting` gauge now, over the window's own connection; None
+/// (and no more tries) when metrics cannot be read.
+async fn pool_waiting(conn: &mut Option<http::Conn>) -> Option<f64> {
+    let response = conn.as_mut()?.send(METRICS_REQUEST).await;
+    let value = response.ok().and_then(|r| {
+        let text = String::from_utf8(r.body).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("portcullis_db_pool_waiting "))
+            .and_then(|v| v.trim().parse().ok())
+    });
+    if value.is_none() {
+        *conn = None;
+    }
+    value
 }
 
 fn json_field(body: &[u8], field: &str) -> Option<String> {
@@ -617,8 +666,8 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
     let mut s = format!(
         "## {backend}, concurrency {}\n\nCommit `{commit}`, {}; {cores} cores ({cpu}); load generator on the same machine; \
          {} s measured after {} s warm-up per scenario, {} s idle between scenarios; server pool size {}.\n\n\
-         | scenario | per s | p50 ms | p99 ms | max ms | errors | server CPU µs/iter | DB CPU µs/iter | server RSS MiB | server k-instr/iter | DB statements/iter | DB row ops/iter |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         | scenario | per s | p50 ms | p99 ms | max ms | errors | server CPU µs/iter | DB CPU µs/iter | server RSS MiB | server k-instr/iter | DB statements/iter | DB row ops/iter | pool queue | pool wait ms/iter | row lock waits/iter | row lock ms/iter |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         args.concurrency,
         chrono_free_date(),
         args.duration,
@@ -645,7 +694,8 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
     s.push_str("\n`auth-code` counts whole flows (authorize with a live session and remembered consent → 303 with code → token exchange: two requests). \
                 `store-insert` runs in the benchmark process, so it has no server columns. DB CPU is mariadbd's, read from /proc. \
                 Instructions are counted only with `--callgrind` (the server under valgrind; its rates and latencies are then not comparable with a normal run); \
-                DB statements and row operations are MariaDB's `Questions` and `Handler_*` counters.\n");
+                DB statements and row operations are MariaDB's `Questions` and `Handler_*` counters; row lock waits and their milliseconds are `Innodb_row_lock_waits` and `Innodb_row_lock_time`. \
+                Pool queue is the mean of the server's `portcullis_db_pool_waiting` gauge sampled every 200 ms; pool wait is that queue divided by the rate (Little's law), per iteration.\n");
     s
 }
 
