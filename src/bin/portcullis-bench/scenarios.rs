@@ -234,8 +234,8 @@ impl Outcome {
         }
     }
 
-    /// The mean time a request waited for a connection, by Little's law from the mean queue
-    /// and the rate (requests per iteration are not known here: per iteration, not per request).
+    /// The time waited for a database connection per iteration, by Little's law: the mean
+    /// queue over the rate. Per iteration, not per request (a flow is two requests).
     fn pool_wait_ms(&self) -> String {
         match self.pool_queue {
             Some(q) if self.iterations > 0 => format!("{:.2}", 1000.0 * q / self.rate()),

@@ -54,8 +54,8 @@ pub enum MachineVerdict {
 }
 
 /// Runs the `Authorization` machine over a request Portcullis has accepted; returns the scope
-/// of the pre-grant it yields (the one negotiated). Synchronous: no `Input` (which borrows the request) is held
-/// across an `.await`.
+/// of the pre-grant it yields (the one negotiated). Synchronous: no `Input` (which borrows the
+/// request) is held across an `.await`.
 pub fn pre_grant_scope(
     params: &Params,
     client_id: &str,
