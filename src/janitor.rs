@@ -48,6 +48,8 @@ fn cutoff(settings: &Settings, table: Table, now: i64) -> i64 {
                 .throttle_window_secs
                 .max(settings.registration.window_secs)
         }
+        // A signing key goes once its publication after retirement is over.
+        Table::SigningKeys => now - settings.keys.retired_publish_secs,
         _ => now - settings.janitor.retention_secs,
     }
 }

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod cli;
 pub mod domain;
 pub mod janitor;
+pub mod keys;
 pub mod oauth;
 pub mod settings;
 pub mod startup;

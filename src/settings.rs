@@ -25,6 +25,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub cache: CacheSettings,
     pub janitor: JanitorSettings,
+    pub keys: KeySettings,
     pub metrics: MetricsSettings,
     pub branding: BrandingSettings,
     pub scopes: ScopeSettings,
@@ -327,6 +328,64 @@ impl Default for JanitorSettings {
     }
 }
 
+/// The JOSE signing keys (issue 11, `crate::keys`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// Base64 of 32 bytes: the AES-256-GCM key that seals the signing keys in the database.
+    /// Empty on SQLite: one is made in the database's folder. MariaDB needs it set, the same
+    /// on every node.
+    pub encryption_key: SecretString,
+    /// Seconds a rotated-in key is published before it signs: longer than any verifier caches
+    /// the JWKS, so none meets a kid it has not seen.
+    pub publish_ahead_secs: i64,
+    /// Seconds a key stays published after it stopped signing; tokens it signed must expire
+    /// in that time.
+    pub retired_publish_secs: i64,
+    /// Seconds between re-reads of the keys (to pick up keys made elsewhere).
+    pub refresh_secs: u64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            encryption_key: SecretString::default(),
+            publish_ahead_secs: 3600,
+            retired_publish_secs: 24 * 3600,
+            refresh_secs: 60,
+        }
+    }
+}
+
+impl KeySettings {
+    /// `Cache-Control: max-age` of the JWKS: a verifier's copy must expire before a key
+    /// published now signs, counting the time every node takes to re-read the keys.
+    pub fn jwks_max_age_secs(&self) -> i64 {
+        (self.publish_ahead_secs - self.refresh_secs as i64) / 2
+    }
+}
+
+/// A secret setting; `Debug` hides it.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl SecretString {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"REDACTED\"")
+        }
+    }
+}
+
 /// Where `GET /metrics` is served (issue 13).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -553,6 +612,26 @@ impl Settings {
         if !(1..=10_000).contains(&self.janitor.batch_size) {
             return invalid("janitor.batch_size must be between 1 and 10000".into());
         }
+        let k = &self.keys;
+        if k.refresh_secs == 0 {
+            return invalid("keys.refresh_secs must be at least 1".into());
+        }
+        if k.publish_ahead_secs <= 2 * k.refresh_secs as i64 {
+            return invalid(format!(
+                "keys.publish_ahead_secs ({}) must be more than twice keys.refresh_secs ({}): every node must know a key well before it signs",
+                k.publish_ahead_secs, k.refresh_secs
+            ));
+        }
+        if k.retired_publish_secs < self.tokens.access_token_ttl_secs {
+            return invalid(
+                "keys.retired_publish_secs must be at least tokens.access_token_ttl_secs: a retired key stays published until what it signed has expired".into(),
+            );
+        }
+        if !k.encryption_key.expose().is_empty() {
+            if let Err(e) = crate::keys::Kek::from_base64(k.encryption_key.expose()) {
+                return invalid(e.to_string());
+            }
+        }
         if self.janitor.retention_secs < 0 {
             return invalid("janitor.retention_secs must not be negative".into());
         }
@@ -634,6 +713,9 @@ impl Settings {
     pub fn to_redacted_toml(&self) -> String {
         let mut copy = self.clone();
         copy.database.url = DatabaseUrl(self.database.url.redacted());
+        if !copy.keys.encryption_key.expose().is_empty() {
+            copy.keys.encryption_key = SecretString("REDACTED".into());
+        }
         toml_string(&copy)
     }
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::keys::{kek, KeyError, KeyRing, Kek};
 use crate::oauth::client_cache::ClientCache;
 use crate::settings::Settings;
 use crate::store::migrations::{self, Action, Outcome};
@@ -29,6 +30,8 @@ pub enum StartupError {
     Bind(String, std::io::Error),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
 }
 
 impl Application {
@@ -79,6 +82,7 @@ impl Application {
                 }
             }
         }
+        let keys = Arc::new(open_keys(&settings, &pool).await?);
         let assets = web::assets::Assets::new(&settings);
         let addr = listener
             .local_addr()
@@ -90,6 +94,7 @@ impl Application {
             addr,
             state: Arc::new(AppState {
                 clients: ClientCache::new(settings.cache.client_ttl_secs),
+                keys,
                 site: web::pages::Site::new(&settings, assets.stylesheet_path.clone()),
                 assets: Arc::new(assets),
                 settings,
@@ -133,6 +138,11 @@ impl Application {
                 stop,
             ))
         });
+        let key_refresher = tokio::spawn(crate::keys::refresh_periodically(
+            self.state.keys.clone(),
+            std::time::Duration::from_secs(settings.keys.refresh_secs),
+            stop_background.subscribe(),
+        ));
         let reloader = self
             .tls
             .clone()
@@ -162,6 +172,7 @@ impl Application {
             reloader.abort();
         }
         let _ = stop_background.send(true);
+        let _ = key_refresher.await;
         if let Some(janitor) = janitor {
             let _ = janitor.await;
         }
@@ -169,6 +180,28 @@ impl Application {
             let _ = metrics_server.await;
         }
     }
+}
+
+/// The key-encryption key (made on first start on SQLite) and every signing key, opened.
+async fn open_keys(settings: &Settings, pool: &Pool) -> Result<KeyRing, StartupError> {
+    let (kek, source) = Kek::resolve(settings)?;
+    match source {
+        kek::Source::NewFile(path) => tracing::warn!(
+            path = %path.display(),
+            "made a key-encryption key for the signing keys; back it up with the database: without it they cannot be opened"
+        ),
+        kek::Source::File(path) => {
+            tracing::info!(path = %path.display(), "key-encryption key read from file")
+        }
+        kek::Source::Settings => {}
+    }
+    Ok(KeyRing::open(
+        pool.clone(),
+        kek,
+        settings.keys.retired_publish_secs,
+        crate::now(),
+    )
+    .await?)
 }
 
 /// Reads the TLS certificate and key again on each SIGHUP (certbot's or cert-manager's renewal

@@ -4,6 +4,7 @@
 mod client;
 mod config;
 mod db;
+mod keys;
 mod migrate;
 mod registration_token;
 mod serve;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Validate or print the effective settings.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// JOSE signing keys: list, rotate, retire; make a key-encryption key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Initial access tokens for dynamic client registration.
     #[command(subcommand, name = "registration-token")]
     RegistrationToken(registration_token::RegistrationTokenCommand),
@@ -69,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(c) => user::run(&settings, c).await,
         Command::Client(c) => client::run(&settings, c).await,
         Command::Config(c) => config::run(&settings, c),
+        Command::Keys(c) => keys::run(&settings, c).await,
         Command::RegistrationToken(c) => registration_token::run(&settings, c).await,
     }
 }

@@ -1,7 +1,8 @@
 //! `db dump` / `db load`: every table as one versioned JSON document, so an installation can
 //! move between backends (Django's dumpdata/loaddata). Secrets stay hashed. Rows are sorted by
 //! primary key so the same data gives the same document on either backend. `throttle_events`
-//! holds only short-lived throttle counters and is not carried over.
+//! holds only short-lived throttle counters and is not carried over. Signing keys are carried
+//! still sealed: the target needs the same `keys.encryption_key` to use them.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -34,6 +35,7 @@ pub struct Tables {
     pub tokens: Vec<Token>,
     pub consents: Vec<Consent>,
     pub registration_tokens: Vec<RegistrationToken>,
+    pub signing_keys: Vec<SigningKeyRow>,
 }
 
 impl Tables {
@@ -45,6 +47,7 @@ impl Tables {
             + self.tokens.len()
             + self.consents.len()
             + self.registration_tokens.len()
+            + self.signing_keys.len()
     }
 
     fn sort(&mut self) {
@@ -56,6 +59,7 @@ impl Tables {
         self.tokens.sort_by(|a, b| a.token_hash.cmp(&b.token_hash));
         self.consents
             .sort_by(|a, b| (&a.user_id, &a.client_id).cmp(&(&b.user_id, &b.client_id)));
+        self.signing_keys.sort_by(|a, b| a.kid.cmp(&b.kid));
     }
 }
 
@@ -82,6 +86,10 @@ pub async fn dump(pool: &Pool, schema_version: String) -> StoreResult<Document> 
                 .await?,
             registration_tokens: registration_tokens::table
                 .select(RegistrationToken::as_select())
+                .load(conn)
+                .await?,
+            signing_keys: signing_keys::table
+                .select(SigningKeyRow::as_select())
                 .load(conn)
                 .await?,
         })
@@ -123,6 +131,7 @@ pub async fn load(pool: &Pool, doc: &Document, target_schema_version: &str) -> S
         insert_rows!(conn, tokens, t.tokens);
         insert_rows!(conn, consents, t.consents);
         insert_rows!(conn, registration_tokens, t.registration_tokens);
+        insert_rows!(conn, signing_keys, t.signing_keys);
         // Checked again inside the transaction in case a server started writing meanwhile.
         if count_rows!(conn) as usize != t.row_count() {
             return Err(not_empty());
@@ -161,6 +170,7 @@ macro_rules! count_rows {
                 .count()
                 .get_result::<i64>($conn)
                 .await?
+            + signing_keys::table.count().get_result::<i64>($conn).await?
     };
 }
 use count_rows;

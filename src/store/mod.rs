@@ -13,6 +13,7 @@ pub mod purge;
 pub mod registration_tokens;
 pub mod schema;
 pub mod sessions;
+pub mod signing_keys;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

@@ -348,3 +348,21 @@ pub struct RegistrationToken {
     /// None: never expires.
     pub expires_at: Option<i64>,
 }
+
+/// A signing key as stored: the private key sealed under the key-encryption key (`keys::kek`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = signing_keys, check_for_backend(diesel::mysql::Mysql, diesel::sqlite::Sqlite))]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyRow {
+    /// The RFC 7638 thumbprint of the public key.
+    pub kid: String,
+    pub alg: String,
+    /// The public key as served in the JWKS (RFC 7517), JSON.
+    pub public_jwk: String,
+    /// Nonce, then AES-256-GCM ciphertext and tag of the PKCS#8 private key.
+    #[serde(with = "hex_bytes")]
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+    pub activates_at: i64,
+    pub retired_at: Option<i64>,
+}

@@ -62,15 +62,18 @@ pub enum Table {
     Sessions,
     ThrottleEvents,
     RegistrationTokens,
+    /// Signing keys whose publication after retirement is over (`crate::keys::lifecycle`).
+    SigningKeys,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::AuthorizationCodes,
         Table::Tokens,
         Table::Sessions,
         Table::ThrottleEvents,
         Table::RegistrationTokens,
+        Table::SigningKeys,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +83,7 @@ impl Table {
             Table::Sessions => "sessions",
             Table::ThrottleEvents => "throttle_events",
             Table::RegistrationTokens => "registration_tokens",
+            Table::SigningKeys => "signing_keys",
         }
     }
 }
@@ -92,6 +96,12 @@ pub async fn delete_batch(
     cutoff: i64,
     limit: i64,
 ) -> StoreResult<usize> {
+    if table == Table::SigningKeys {
+        // A handful of rows, whose state is decided in Rust: read them all.
+        let mut due = crate::keys::due_for_deletion(&super::signing_keys::all(pool).await?, cutoff);
+        due.truncate(limit.max(0) as usize);
+        return super::signing_keys::delete(pool, &due).await;
+    }
     let parent = diesel::alias!(tokens as parent);
     db_run!(pool, |conn| {
         let deleted = match table {
@@ -173,6 +183,7 @@ pub async fn delete_batch(
                 .execute(conn)
                 .await?
             }
+            Table::SigningKeys => 0, // taken above
         };
         Ok(deleted)
     })
@@ -180,6 +191,10 @@ pub async fn delete_batch(
 
 /// How many rows of `table` `delete_batch` could delete now.
 pub async fn count_due(pool: &Pool, table: Table, cutoff: i64) -> StoreResult<i64> {
+    if table == Table::SigningKeys {
+        let rows = super::signing_keys::all(pool).await?;
+        return Ok(crate::keys::due_for_deletion(&rows, cutoff).len() as i64);
+    }
     let parent = diesel::alias!(tokens as parent);
     db_run!(pool, |conn| {
         let n: i64 = match table {
@@ -216,6 +231,7 @@ pub async fn count_due(pool: &Pool, table: Table, cutoff: i64) -> StoreResult<i6
                     .get_result(conn)
                     .await?
             }
+            Table::SigningKeys => 0, // taken above
         };
         Ok(n)
     })

@@ -100,6 +100,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        public_jwk -> Text,
+        private_key -> Binary,
+        created_at -> BigInt,
+        activates_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
 diesel::joinable!(authorization_codes -> users (user_id));
@@ -116,4 +128,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     throttle_events,
     registration_tokens,
+    signing_keys,
 );

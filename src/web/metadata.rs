@@ -33,6 +33,7 @@ pub fn document(settings: &Settings) -> serde_json::Value {
         "token_endpoint": format!("{iss}/oauth2/token"),
         "introspection_endpoint": format!("{iss}/oauth2/introspect"),
         "revocation_endpoint": format!("{iss}/oauth2/revoke"),
+        "jwks_uri": format!("{iss}/oauth2/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

@@ -12,6 +12,7 @@ pub mod health;
 pub mod https_only;
 pub mod idle;
 pub mod introspect;
+pub mod jwks;
 pub mod login;
 pub mod metadata;
 pub mod metrics;
@@ -56,6 +57,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(register::routes(state.clone()))
         .unify()
         .or(metadata::routes(state.clone()))
+        .unify()
+        .or(jwks::routes(state.clone()))
         .unify()
         .or(cors::preflight(state.clone()))
         .unify();

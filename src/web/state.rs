@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::keys::KeyRing;
 use crate::oauth::client_cache::ClientCache;
 use crate::settings::Settings;
 use crate::store::Pool;
@@ -11,6 +12,8 @@ pub struct AppState {
     pub settings: Settings,
     pub pool: Pool,
     pub clients: ClientCache,
+    /// The signing keys, decrypted, re-read every `keys.refresh_secs`.
+    pub keys: Arc<KeyRing>,
     /// Branding and the stylesheet's path, for the HTML pages.
     pub site: super::pages::Site,
     pub assets: Arc<super::assets::Assets>,
