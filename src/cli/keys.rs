@@ -66,14 +66,11 @@ pub async fn run(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<()> {
             let pool = open_store(settings).await?;
             let (kek, _) = Kek::resolve(settings)?;
             let now = crate::now();
-            let activates_at = if at_once {
-                now
-            } else {
-                now + settings.keys.publish_ahead_secs
-            };
+            let ahead = settings.keys.publish_ahead_secs;
             let algs = alg.map_or(Algorithm::ALL.to_vec(), |a| vec![a]);
             for alg in algs {
-                let kid = keys::create(&pool, &kek, alg, activates_at, now).await?;
+                let (kid, activates_at) =
+                    keys::rotate(&pool, &kek, alg, at_once, ahead, now).await?;
                 println!(
                     "{alg}: made {kid}; published now, signs from {}",
                     format_time(activates_at)

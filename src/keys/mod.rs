@@ -261,6 +261,40 @@ pub fn describe(rows: &[SigningKeyRow], now: i64, retired_publish_secs: i64) -> 
         .collect()
 }
 
+/// Makes the key that replaces `alg`'s current one; its kid and when it signs from.
+///
+/// Scheduled (`at_once` false): it signs from `now + publish_ahead_secs`, or the second after
+/// the latest key of `alg` activates if that is later, so the newest rotation is the one that
+/// ends up signing. At once: it signs from `now`, and the keys of `alg` that sign now are
+/// retired at `now` (a key activated in this same second would otherwise tie with it).
+pub async fn rotate(
+    pool: &Pool,
+    kek: &Kek,
+    alg: Algorithm,
+    at_once: bool,
+    publish_ahead_secs: i64,
+    now: i64,
+) -> Result<(String, i64), KeyError> {
+    let rows = signing_keys::all(pool).await?;
+    if at_once {
+        let kid = create(pool, kek, alg, now, now).await?;
+        for key in describe(&rows, now, i64::MAX) {
+            if key.alg == alg && key.state == State::Active {
+                signing_keys::retire(pool, &key.kid, now).await?;
+            }
+        }
+        return Ok((kid, now));
+    }
+    let latest = rows
+        .iter()
+        .filter(|r| r.alg == alg.name())
+        .map(|r| r.activates_at)
+        .max();
+    let wanted = now + publish_ahead_secs;
+    let activates_at = latest.map_or(wanted, |l| wanted.max(l + 1));
+    Ok((create(pool, kek, alg, activates_at, now).await?, activates_at))
+}
+
 /// Keys that stopped signing before `cutoff` (now less `keys.retired_publish_secs`): their
 /// publication is over and the janitor deletes them.
 pub fn due_for_deletion(rows: &[SigningKeyRow], cutoff: i64) -> Vec<String> {

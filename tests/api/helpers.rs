@@ -71,9 +71,22 @@ impl TestDb {
         self.mysql.is_some()
     }
 
+    /// The key-encryption key a MariaDB test configures (MariaDB needs one; on SQLite the
+    /// server makes one in the database's folder). One per database, as for an installation.
+    pub fn encryption_key(&self) -> Option<String> {
+        self.mysql.as_ref().map(|(_, name)| {
+            use base64::Engine;
+            let digest = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
+            base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+        })
+    }
+
     pub fn settings(&self) -> Settings {
         let mut s = Settings::default();
         s.database.url = DatabaseUrl(self.url.clone());
+        if let Some(key) = self.encryption_key() {
+            s.keys.encryption_key = portcullis::settings::SecretString(key);
+        }
         s.database.pool_size = 4;
         // Fast hashes keep login tests quick; the stored string records the count.
         s.login.password_hash_iterations = 1000;
@@ -200,13 +213,17 @@ pub struct Cli {
 
 impl Cli {
     pub fn for_db(db: &TestDb) -> Self {
+        let mut env = vec![(
+            "PORTCULLIS__LOGIN__PASSWORD_HASH_ITERATIONS".to_string(),
+            "1000".to_string(),
+        )];
+        if let Some(key) = db.encryption_key() {
+            env.push(("PORTCULLIS__KEYS__ENCRYPTION_KEY".into(), key));
+        }
         Cli {
             db_url: db.url.clone(),
             cwd: db.dir.path().to_path_buf(),
-            env: vec![(
-                "PORTCULLIS__LOGIN__PASSWORD_HASH_ITERATIONS".into(),
-                "1000".into(),
-            )],
+            env,
         }
     }
 

@@ -21,6 +21,7 @@ mod http_fuzz;
 mod interop;
 mod introspection;
 mod janitor;
+mod keys;
 mod logs;
 mod metrics;
 mod migrations;
