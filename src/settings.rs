@@ -191,6 +191,8 @@ pub struct TokenSettings {
     /// many seconds after the rotation, a reuse is refused (`invalid_grant`) without revoking:
     /// several tabs of one app refreshing at once. 0 (the default): no grace.
     pub refresh_reuse_grace_secs: i64,
+    /// Lifetime of an OpenID Connect id_token, in seconds; at most `keys.retired_publish_secs`.
+    pub id_token_ttl_secs: i64,
 }
 
 impl Default for TokenSettings {
@@ -200,6 +202,7 @@ impl Default for TokenSettings {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             code_ttl_secs: 60,
             refresh_reuse_grace_secs: 0,
+            id_token_ttl_secs: 3600,
         }
     }
 }
@@ -622,9 +625,17 @@ impl Settings {
                 k.publish_ahead_secs, k.refresh_secs
             ));
         }
-        if k.retired_publish_secs < self.tokens.access_token_ttl_secs {
+        if self.tokens.id_token_ttl_secs <= 0 {
+            return invalid("tokens.id_token_ttl_secs must be positive".into());
+        }
+        if k.retired_publish_secs
+            < self
+                .tokens
+                .access_token_ttl_secs
+                .max(self.tokens.id_token_ttl_secs)
+        {
             return invalid(
-                "keys.retired_publish_secs must be at least tokens.access_token_ttl_secs: a retired key stays published until what it signed has expired".into(),
+                "keys.retired_publish_secs must be at least tokens.access_token_ttl_secs and tokens.id_token_ttl_secs: a retired key stays published until what it signed has expired".into(),
             );
         }
         if !k.encryption_key.expose().is_empty() {

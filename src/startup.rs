@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::keys::{kek, KeyError, KeyRing, Kek};
+use crate::keys::{kek, Kek, KeyError, KeyRing};
 use crate::oauth::client_cache::ClientCache;
 use crate::settings::Settings;
 use crate::store::migrations::{self, Action, Outcome};

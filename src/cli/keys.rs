@@ -45,7 +45,10 @@ pub async fn run(settings: &Settings, cmd: KeysCommand) -> anyhow::Result<()> {
             let pool = open_store(settings).await?;
             let now = crate::now();
             let rows = signing_keys::all(&pool).await?;
-            println!("{:<44} {:<6} {:<8} {:<21} until", "kid", "alg", "state", "signs from");
+            println!(
+                "{:<44} {:<6} {:<8} {:<21} until",
+                "kid", "alg", "state", "signs from"
+            );
             for k in keys::describe(&rows, now, publish_secs) {
                 let until = match k.state {
                     State::Retired { since } => {

@@ -113,8 +113,7 @@ impl PrivateKey {
         let (pair, params) = match alg {
             Algorithm::Rs256 => {
                 let pair = signature::RsaKeyPair::from_pkcs8(der).map_err(rejected)?;
-                let public =
-                    signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
+                let public = signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
                 let params = json!({
                     "e": b64(&public.e),
                     "kty": "RSA",
@@ -185,7 +184,11 @@ impl PrivateKey {
                     .map_err(failed)?;
                 Ok(sig)
             }
-            Pair::Ecdsa(pair) => Ok(pair.sign(&self.rng, input).map_err(failed)?.as_ref().to_vec()),
+            Pair::Ecdsa(pair) => Ok(pair
+                .sign(&self.rng, input)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec()),
             Pair::Ed25519(pair) => Ok(pair.sign(input).as_ref().to_vec()),
         }
     }
@@ -227,7 +230,11 @@ mod tests {
             let der = alg.generate().unwrap();
             let key = PrivateKey::from_pkcs8(alg, &der).unwrap();
             let again = PrivateKey::from_pkcs8(alg, &der).unwrap();
-            assert_eq!(key.kid(), again.kid(), "{alg}: the kid is derived from the key");
+            assert_eq!(
+                key.kid(),
+                again.kid(),
+                "{alg}: the kid is derived from the key"
+            );
             assert_eq!(key.public_jwk()["alg"], alg.name());
             assert!(!key.sign(b"header.payload").unwrap().is_empty());
         }

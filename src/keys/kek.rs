@@ -144,7 +144,8 @@ fn bad_key() -> KeyError {
 /// Creates `path` readable by its owner only and writes `text` to it; refuses to overwrite.
 fn write_private(path: &Path, text: &str) -> Result<(), KeyError> {
     use std::io::Write;
-    let cannot = |e: std::io::Error| KeyError::Kek(format!("cannot create {}: {e}", path.display()));
+    let cannot =
+        |e: std::io::Error| KeyError::Kek(format!("cannot create {}: {e}", path.display()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -153,7 +154,8 @@ fn write_private(path: &Path, text: &str) -> Result<(), KeyError> {
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(cannot)?;
-    file.write_all(format!("{text}\n").as_bytes()).map_err(cannot)?;
+    file.write_all(format!("{text}\n").as_bytes())
+        .map_err(cannot)?;
     file.sync_all().map_err(cannot)
 }
 
@@ -174,8 +176,14 @@ mod tests {
         assert!(other.open(b"kid-1 RS256", &sealed).is_none(), "another key");
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
-        assert!(kek.open(b"kid-1 RS256", &altered).is_none(), "altered bytes");
-        assert!(kek.open(b"kid-1 RS256", &sealed[..20]).is_none(), "truncated");
+        assert!(
+            kek.open(b"kid-1 RS256", &altered).is_none(),
+            "altered bytes"
+        );
+        assert!(
+            kek.open(b"kid-1 RS256", &sealed[..20]).is_none(),
+            "truncated"
+        );
     }
 
     #[test]

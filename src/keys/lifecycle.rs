@@ -25,7 +25,9 @@ pub enum State {
     Next,
     Active,
     /// No longer signs since `since`; published until `since + retired_publish_secs`.
-    Retired { since: i64 },
+    Retired {
+        since: i64,
+    },
     /// Past its publication: the janitor deletes it.
     Expired,
 }

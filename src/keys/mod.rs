@@ -78,7 +78,12 @@ impl KeyRing {
     /// Loads every key (a key that does not open is an error: a wrong `keys.encryption_key`
     /// must stop the server, not silently sign with fewer keys), then makes an active key for
     /// each algorithm that has none, so a new installation signs from its first start.
-    pub async fn open(pool: Pool, kek: Kek, retired_publish_secs: i64, now: i64) -> Result<Self, KeyError> {
+    pub async fn open(
+        pool: Pool,
+        kek: Kek,
+        retired_publish_secs: i64,
+        now: i64,
+    ) -> Result<Self, KeyError> {
         let ring = Self {
             pool,
             kek,
@@ -143,7 +148,9 @@ impl KeyRing {
         entries
             .iter()
             .filter(|e| e.times.alg == alg)
-            .find(|e| lifecycle::state(&e.times, &times, now, self.retired_publish_secs) == State::Active)
+            .find(|e| {
+                lifecycle::state(&e.times, &times, now, self.retired_publish_secs) == State::Active
+            })
             .map(|e| e.key.clone())
     }
 
@@ -154,7 +161,9 @@ impl KeyRing {
         entries
             .iter()
             .find(|e| e.times.kid == kid)
-            .filter(|e| lifecycle::state(&e.times, &times, now, self.retired_publish_secs).is_published())
+            .filter(|e| {
+                lifecycle::state(&e.times, &times, now, self.retired_publish_secs).is_published()
+            })
             .map(|e| e.key.clone())
     }
 
@@ -165,7 +174,9 @@ impl KeyRing {
         let keys: Vec<&Value> = entries
             .iter()
             .rev()
-            .filter(|e| lifecycle::state(&e.times, &times, now, self.retired_publish_secs).is_published())
+            .filter(|e| {
+                lifecycle::state(&e.times, &times, now, self.retired_publish_secs).is_published()
+            })
             .map(|e| e.key.public_jwk())
             .collect();
         json!({ "keys": keys })
@@ -292,7 +303,10 @@ pub async fn rotate(
         .max();
     let wanted = now + publish_ahead_secs;
     let activates_at = latest.map_or(wanted, |l| wanted.max(l + 1));
-    Ok((create(pool, kek, alg, activates_at, now).await?, activates_at))
+    Ok((
+        create(pool, kek, alg, activates_at, now).await?,
+        activates_at,
+    ))
 }
 
 /// Keys that stopped signing before `cutoff` (now less `keys.retired_publish_secs`): their

@@ -16,6 +16,7 @@ pub mod client_auth;
 pub mod client_cache;
 pub mod error;
 pub mod grants;
+pub mod id_token;
 pub mod introspect;
 pub mod login;
 pub mod params;

@@ -172,6 +172,8 @@ pub struct AuthorizationCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// When the user signed in for the session that approved it (the id_token's auth_time).
+    pub auth_time: Option<i64>,
 }
 
 /// An authorization code row as column assignments (NULLs bound, see `TokenValues`).
@@ -189,6 +191,7 @@ pub type CodeValues = (
     diesel::dsl::Eq<authorization_codes::created_at, i64>,
     diesel::dsl::Eq<authorization_codes::expires_at, i64>,
     diesel::dsl::Eq<authorization_codes::consumed_at, Option<i64>>,
+    diesel::dsl::Eq<authorization_codes::auth_time, Option<i64>>,
 );
 
 impl AuthorizationCode {
@@ -208,6 +211,7 @@ impl AuthorizationCode {
             c::created_at.eq(self.created_at),
             c::expires_at.eq(self.expires_at),
             c::consumed_at.eq(self.consumed_at),
+            c::auth_time.eq(self.auth_time),
         )
     }
 }

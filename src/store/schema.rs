@@ -55,6 +55,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
+        auth_time -> Nullable<BigInt>,
     }
 }
 

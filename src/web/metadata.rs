@@ -1,5 +1,7 @@
-//! `GET /.well-known/oauth-authorization-server` (RFC 8414). Every URL comes from the
-//! configured issuer, so it is right behind a proxy.
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414) and
+//! `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0): one document, the
+//! second with the OpenID Connect members added. Every URL comes from the configured issuer,
+//! so it is right behind a proxy.
 
 use std::sync::Arc;
 
@@ -13,15 +15,49 @@ use super::{cors, with_state};
 use crate::settings::{RegistrationPolicy, Settings};
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!(".well-known" / "oauth-authorization-server")
+    let oauth = warp::path!(".well-known" / "oauth-authorization-server").map(|| false);
+    let openid = warp::path!(".well-known" / "openid-configuration").map(|| true);
+    oauth
+        .or(openid)
+        .unify()
         .and(super::request::get_or_head())
         .and(warp::header::optional::<String>("origin"))
         .and(with_state(state))
-        .map(|origin: Option<String>, state: Arc<AppState>| {
-            let r = warp::reply::json(&document(&state.settings)).into_response();
-            cors::apply(r, &state, origin.as_deref(), cors::Policy::AnyOrigin)
-        })
+        .map(
+            |openid: bool, origin: Option<String>, state: Arc<AppState>| {
+                let doc = if openid {
+                    openid_document(&state.settings)
+                } else {
+                    document(&state.settings)
+                };
+                let r = warp::reply::json(&doc).into_response();
+                cors::apply(r, &state, origin.as_deref(), cors::Policy::AnyOrigin)
+            },
+        )
         .boxed()
+}
+
+/// The RFC 8414 document plus what OpenID Connect Discovery 1.0 §3 adds. Only what is built is
+/// listed: no userinfo or end-session endpoint yet, id_tokens in RS256.
+pub fn openid_document(settings: &Settings) -> serde_json::Value {
+    let mut doc = document(settings);
+    doc["subject_types_supported"] = json!(["public"]);
+    doc["id_token_signing_alg_values_supported"] = json!(["RS256"]);
+    doc["claims_supported"] = json!([
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash"
+    ]);
+    doc["claims_parameter_supported"] = json!(false);
+    doc["request_parameter_supported"] = json!(false);
+    // Its default is true (§3), so it must be said.
+    doc["request_uri_parameter_supported"] = json!(false);
+    doc
 }
 
 pub fn document(settings: &Settings) -> serde_json::Value {
@@ -41,11 +77,25 @@ pub fn document(settings: &Settings) -> serde_json::Value {
         "introspection_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": settings.registration.allowed_scope.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+        "scopes_supported": scopes_supported(settings),
         "authorization_response_iss_parameter_supported": true,
     });
     if settings.registration.policy != RegistrationPolicy::Closed {
         doc["registration_endpoint"] = json!(format!("{iss}/oauth2/register"));
     }
     doc
+}
+
+/// The scopes registration allows, and `openid` (a client given it receives id_tokens).
+fn scopes_supported(settings: &Settings) -> Vec<&str> {
+    let mut scopes: Vec<&str> = settings
+        .registration
+        .allowed_scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !scopes.contains(&crate::oauth::id_token::OPENID) {
+        scopes.insert(0, crate::oauth::id_token::OPENID);
+    }
+    scopes
 }

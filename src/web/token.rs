@@ -26,6 +26,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             let issued = grants::handle(
                 &state.pool,
                 &state.clients,
+                &state.keys,
                 &state.settings,
                 &params,
                 auth.as_deref(),

@@ -496,6 +496,10 @@ async fn serve_prints_its_url_answers_and_stops_on_sigterm() {
         .env("PORTCULLIS__DATABASE__URL", &db.url)
         .env("PORTCULLIS__SERVER__BIND", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
+        .envs(
+            db.encryption_key()
+                .map(|k| ("PORTCULLIS__KEYS__ENCRYPTION_KEY", k)),
+        )
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -156,7 +156,9 @@ async fn private_keys_are_sealed_at_rest_and_open_only_with_the_same_encryption_
         // PKCS#8 is a DER SEQUENCE; the stored bytes hold no trace of it.
         assert_eq!(der[0], 0x30);
         assert!(
-            !row.private_key.windows(32).any(|w| der.windows(32).any(|d| d == w)),
+            !row.private_key
+                .windows(32)
+                .any(|w| der.windows(32).any(|d| d == w)),
             "{}: plaintext found in the stored key",
             row.alg
         );
@@ -166,7 +168,10 @@ async fn private_keys_are_sealed_at_rest_and_open_only_with_the_same_encryption_
     let mut settings = app.settings.clone();
     settings.keys.encryption_key = SecretString(Kek::generate().unwrap());
     let err = build_error(settings).await;
-    assert!(err.contains("does not open with keys.encryption_key"), "{err}");
+    assert!(
+        err.contains("does not open with keys.encryption_key"),
+        "{err}"
+    );
     assert!(err.contains(&rows[0].kid), "{err}");
 }
 
@@ -187,7 +192,10 @@ async fn an_encryption_key_is_required_on_mariadb_and_made_once_on_sqlite() {
         settings.keys.encryption_key = SecretString::default();
         let err = build_error(settings).await;
         assert!(err.contains("keys.encryption_key is not set"), "{err}");
-        assert!(err.contains("portcullis keys generate-encryption-key"), "{err}");
+        assert!(
+            err.contains("portcullis keys generate-encryption-key"),
+            "{err}"
+        );
         return;
     }
     let settings = db.settings();
@@ -246,7 +254,9 @@ async fn a_rotation_is_published_before_it_signs_and_two_nodes_agree_throughout(
     .await;
     let b = another_node(&app).await;
     let ring = ring_of(&app).await;
-    let old = ring.signing_key(Algorithm::Rs256, portcullis::now()).unwrap();
+    let old = ring
+        .signing_key(Algorithm::Rs256, portcullis::now())
+        .unwrap();
     let before = jws::sign(&old, "JWT", &claims()).unwrap();
 
     let mut cli = Cli::for_db(&app.db);
@@ -262,7 +272,12 @@ async fn a_rotation_is_published_before_it_signs_and_two_nodes_agree_throughout(
         RETIRED.to_string(),
     ));
     let out = cli.ok(&["keys", "rotate", "--alg", "RS256"]);
-    let new_kid = out.split_whitespace().nth(2).unwrap().trim_end_matches(';').to_string();
+    let new_kid = out
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(';')
+        .to_string();
     let row = signing_keys::all(&app.pool)
         .await
         .unwrap()
@@ -272,7 +287,8 @@ async fn a_rotation_is_published_before_it_signs_and_two_nodes_agree_throughout(
 
     // Both nodes publish the next key within their re-read interval, while it does not sign.
     let published = eventually(Duration::from_secs(3), || async {
-        kids(&jwks(&app.base).await).contains(&new_kid) && kids(&jwks(&b.base).await).contains(&new_kid)
+        kids(&jwks(&app.base).await).contains(&new_kid)
+            && kids(&jwks(&b.base).await).contains(&new_kid)
     })
     .await;
     assert!(published, "the next key is not published by both nodes");
@@ -282,7 +298,9 @@ async fn a_rotation_is_published_before_it_signs_and_two_nodes_agree_throughout(
     );
     ring.refresh().await.unwrap();
     assert_eq!(
-        ring.signing_key(Algorithm::Rs256, portcullis::now()).unwrap().kid(),
+        ring.signing_key(Algorithm::Rs256, portcullis::now())
+            .unwrap()
+            .kid(),
         old.kid(),
         "the next key signs before its time"
     );
@@ -293,9 +311,16 @@ async fn a_rotation_is_published_before_it_signs_and_two_nodes_agree_throughout(
     ))
     .await;
     let now = portcullis::now();
-    assert_eq!(ring.signing_key(Algorithm::Rs256, now).unwrap().kid(), new_kid);
-    let after = jws::sign(&ring.signing_key(Algorithm::Rs256, now).unwrap(), "JWT", &claims())
-        .unwrap();
+    assert_eq!(
+        ring.signing_key(Algorithm::Rs256, now).unwrap().kid(),
+        new_kid
+    );
+    let after = jws::sign(
+        &ring.signing_key(Algorithm::Rs256, now).unwrap(),
+        "JWT",
+        &claims(),
+    )
+    .unwrap();
     for base in [&app.base, &b.base] {
         let set = jwks(base).await;
         verify(&before, &set).unwrap();
@@ -342,9 +367,16 @@ async fn the_keys_cli_lists_rotates_and_retires() {
     assert!(out.starts_with(&format!("retired {next}")), "{out}");
     let list = cli.ok(&["keys", "list"]);
     let line = list.lines().find(|l| l.starts_with(next)).unwrap();
-    assert!(line.contains(" retired ") && line.contains("published until"), "{line}");
-    assert!(cli.fails(&["keys", "retire", next]).contains("already retired"));
-    assert!(cli.fails(&["keys", "retire", "nope"]).contains("no signing key"));
+    assert!(
+        line.contains(" retired ") && line.contains("published until"),
+        "{line}"
+    );
+    assert!(cli
+        .fails(&["keys", "retire", next])
+        .contains("already retired"));
+    assert!(cli
+        .fails(&["keys", "retire", "nope"])
+        .contains("no signing key"));
     assert!(cli
         .fails(&["keys", "rotate", "--alg", "HS256"])
         .contains("not one of RS256, ES256, EdDSA"));
@@ -353,7 +385,11 @@ async fn the_keys_cli_lists_rotates_and_retires() {
     let out = cli.ok(&["keys", "rotate", "--alg", "EdDSA", "--now"]);
     let fresh = out.split_whitespace().nth(2).unwrap().trim_end_matches(';');
     let list = cli.ok(&["keys", "list"]);
-    assert!(list.lines().find(|l| l.starts_with(fresh)).unwrap().contains(" active "));
+    assert!(list
+        .lines()
+        .find(|l| l.starts_with(fresh))
+        .unwrap()
+        .contains(" active "));
     assert_eq!(
         list.lines()
             .filter(|l| l.contains(" EdDSA ") && l.contains(" retired "))
@@ -434,8 +470,15 @@ async fn a_dump_carries_the_keys_sealed_and_the_loaded_copy_signs_with_them() {
     assert_eq!(dumped.len(), 3);
     let stored = signing_keys::all(&app.pool).await.unwrap();
     for row in &stored {
-        let d = dumped.iter().find(|d| d["kid"] == row.kid.as_str()).unwrap();
-        assert_eq!(d["private_key"], hex::encode(&row.private_key), "still sealed");
+        let d = dumped
+            .iter()
+            .find(|d| d["kid"] == row.kid.as_str())
+            .unwrap();
+        assert_eq!(
+            d["private_key"],
+            hex::encode(&row.private_key),
+            "still sealed"
+        );
     }
 
     let target = TestDb::new().await;

@@ -31,6 +31,10 @@ async fn json_logs_carry_the_request_id_and_never_a_secret() {
         .env("PORTCULLIS__DATABASE__URL", &db.url)
         .env("PORTCULLIS__SERVER__BIND", "127.0.0.1:0")
         .env("PORTCULLIS__LOG__FORMAT", "json")
+        .envs(
+            db.encryption_key()
+                .map(|k| ("PORTCULLIS__KEYS__ENCRYPTION_KEY", k)),
+        )
         .env("RUST_LOG", "portcullis=debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -25,6 +25,7 @@ mod keys;
 mod logs;
 mod metrics;
 mod migrations;
+mod openid;
 mod oxide_auth_pins;
 mod pages;
 mod proxies;

@@ -303,7 +303,18 @@ async fn token_handler_futures_are_send() {
     let pool = portcullis::store::Pool::build(&settings.database).unwrap();
     let cache = portcullis::oauth::client_cache::ClientCache::new(0);
     let params = portcullis::oauth::params::Params::default();
-    let fut = portcullis::oauth::grants::handle(&pool, &cache, &settings, &params, None, 0);
+    portcullis::store::migrations::run(
+        settings.database.url.expose(),
+        portcullis::store::migrations::Action::RunPending,
+    )
+    .await
+    .unwrap();
+    let kek =
+        portcullis::keys::Kek::from_base64(&portcullis::keys::Kek::generate().unwrap()).unwrap();
+    let keys = portcullis::keys::KeyRing::open(pool.clone(), kek, 3600, 0)
+        .await
+        .unwrap();
+    let fut = portcullis::oauth::grants::handle(&pool, &cache, &keys, &settings, &params, None, 0);
     assert_send(&fut);
 }
 

@@ -249,6 +249,10 @@ impl ServeChild {
             .env("PORTCULLIS__DATABASE__URL", &db.url)
             .env("PORTCULLIS__SERVER__BIND", "127.0.0.1:0")
             .env("PORTCULLIS__LOG__FORMAT", "json")
+            .envs(
+                db.encryption_key()
+                    .map(|k| ("PORTCULLIS__KEYS__ENCRYPTION_KEY", k)),
+            )
             .env("PORTCULLIS__JANITOR__INTERVAL_SECS", "0")
             .env("RUST_LOG", "portcullis=info")
             .stdout(Stdio::piped())

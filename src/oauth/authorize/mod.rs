@@ -140,6 +140,7 @@ pub async fn authorize(
         });
     };
     let user_id = session.user.id.as_str();
+    let auth_time = session.session.created_at;
 
     if let Some(decision) = decision {
         let csrf_ok = csrf.as_deref().is_some_and(|t| session.csrf_matches(t));
@@ -152,11 +153,11 @@ pub async fn authorize(
             return Ok(error_redirect(request::denied(&req), true, issuer));
         }
         request::remember_consent(pool, user_id, &req, consent.as_ref(), now).await?;
-        let to = request::issue_code(pool, settings, user_id, &req, now).await?;
+        let to = request::issue_code(pool, settings, user_id, auth_time, &req, now).await?;
         return Ok(Outcome::RedirectWithCode(to));
     }
     if request::consent_covers(consent.as_ref(), &req) {
-        let to = request::issue_code(pool, settings, user_id, &req, now).await?;
+        let to = request::issue_code(pool, settings, user_id, auth_time, &req, now).await?;
         return Ok(Outcome::RedirectWithCode(to));
     }
     Ok(Outcome::ConsentNeeded(Box::new(ConsentQuestion {

@@ -23,7 +23,7 @@ use crate::store::models::{AuthorizationCode, Consent};
 use crate::store::{codes, consents, Pool, StoreError};
 
 /// The parameters a consent form carries back, besides its own.
-pub const REQUEST_PARAMS: [&str; 7] = [
+pub const REQUEST_PARAMS: [&str; 8] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -31,7 +31,11 @@ pub const REQUEST_PARAMS: [&str; 7] = [
     "state",
     "code_challenge",
     "code_challenge_method",
+    "nonce",
 ];
+
+/// The longest `nonce` kept (characters): the column's size on MariaDB.
+const MAX_NONCE_CHARS: usize = 255;
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -42,6 +46,8 @@ pub struct AuthRequest {
     pub scope: Scope,
     pub state: Option<String>,
     pub code_challenge: Option<String>,
+    /// OpenID Connect's `nonce`, returned in the id_token.
+    pub nonce: Option<String>,
     /// The parameters as received, to carry through login and the consent form.
     pub params: Params,
 }
@@ -193,6 +199,13 @@ pub async fn validate(
         }
         (Some(c), _) => Some(c.to_string()),
     };
+    // OpenID Connect Core 1.0 §3.1.2.1: any string, echoed in the id_token; bounded here, so
+    // MariaDB never truncates what SQLite would keep.
+    let nonce = params.get("nonce");
+    if nonce.is_some_and(|n| n.chars().count() > MAX_NONCE_CHARS) {
+        return fail(InvalidRequest, "nonce is longer than 255 characters");
+    }
+    let nonce = nonce.map(str::to_string);
     let scope = match pre_grant_scope(&params, &client.client_id, &redirect_uri, &scope) {
         Ok(s) => s,
         Err(MachineVerdict::Refused(code)) => {
@@ -207,6 +220,7 @@ pub async fn validate(
         redirect_uri_explicit: explicit,
         scope,
         code_challenge: challenge,
+        nonce,
         params,
     })
 }
@@ -299,10 +313,12 @@ pub async fn remember_consent(
 }
 
 /// Issues a code and returns the URL to send the user agent to (RFC 6749 §4.1.2, RFC 9207).
+/// `auth_time`: when the user signed in for the session that approved it.
 pub async fn issue_code(
     pool: &Pool,
     settings: &Settings,
     user_id: &str,
+    auth_time: i64,
     req: &AuthRequest,
     now: i64,
 ) -> Result<String, StoreError> {
@@ -318,11 +334,12 @@ pub async fn issue_code(
             scope: req.scope.to_string(),
             code_challenge: req.code_challenge.clone(),
             code_challenge_method: req.code_challenge.as_ref().map(|_| pkce::S256.to_string()),
-            nonce: None,
+            nonce: req.nonce.clone(),
             family_id: random_id(),
             created_at: now,
             expires_at: now + settings.tokens.code_ttl_secs,
             consumed_at: None,
+            auth_time: Some(auth_time),
         },
     )
     .await?;

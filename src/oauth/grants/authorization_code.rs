@@ -21,7 +21,9 @@ use crate::domain::clients::{Client, GrantType};
 use crate::domain::pkce;
 use crate::domain::scope::Scope;
 use crate::domain::secret::Secret;
+use crate::keys::{Algorithm, KeyRing};
 use crate::oauth::error::{oauth, TokenError};
+use crate::oauth::id_token::{self, OPENID};
 use crate::oauth::params::Params;
 use crate::oauth::ErrorCode::*;
 use crate::settings::Settings;
@@ -74,6 +76,7 @@ impl Request for CodeRequest<'_> {
 
 pub async fn exchange(
     pool: &Pool,
+    keys: &KeyRing,
     settings: &Settings,
     client: &Client,
     params: &Params,
@@ -226,11 +229,31 @@ pub async fn exchange(
             ))
         }
     }
+    // Signed once the tokens are stored, with no database connection held.
+    let id_token = if scope.split(' ').any(|s| s == OPENID) {
+        let subject = id_token::Subject {
+            user_id: &row.user_id,
+            client_id: &client.client_id,
+            nonce: row.nonce.as_deref(),
+            auth_time: row.auth_time,
+            access_token: access.expose(),
+        };
+        Some(id_token::issue(
+            keys,
+            settings,
+            Algorithm::Rs256,
+            &subject,
+            now,
+        )?)
+    } else {
+        None
+    };
     Ok(TokenResponse {
         access_token: access,
         expires_in: ttl(client, TokenKind::Access, settings),
         scope,
         refresh_token: refresh,
+        id_token,
     })
 }
 

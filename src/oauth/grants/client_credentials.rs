@@ -104,6 +104,7 @@ pub async fn issue(
         expires_in: ttl(client, TokenKind::Access, settings),
         scope: scope.to_string(),
         refresh_token: None,
+        id_token: None,
     })
 }
 

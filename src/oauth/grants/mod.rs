@@ -26,6 +26,7 @@ use super::params::Params;
 use super::ErrorCode::*;
 use crate::domain::clients::{Client, GrantType};
 use crate::domain::secret::{prefix, Secret};
+use crate::keys::KeyRing;
 use crate::settings::Settings;
 use crate::store::models::{Token, TokenKind};
 use crate::store::Pool;
@@ -37,6 +38,8 @@ pub struct TokenResponse {
     pub expires_in: i64,
     pub scope: String,
     pub refresh_token: Option<Secret>,
+    /// OpenID Connect Core 1.0 §3.1.3.3: when the grant has the `openid` scope.
+    pub id_token: Option<String>,
 }
 
 impl TokenResponse {
@@ -50,6 +53,9 @@ impl TokenResponse {
         if let Some(r) = &self.refresh_token {
             body["refresh_token"] = json!(r.expose());
         }
+        if let Some(t) = &self.id_token {
+            body["id_token"] = json!(t);
+        }
         body
     }
 }
@@ -57,6 +63,7 @@ impl TokenResponse {
 pub async fn handle(
     pool: &Pool,
     cache: &ClientCache,
+    keys: &KeyRing,
     settings: &Settings,
     params: &Params,
     authorization: Option<&str>,
@@ -80,7 +87,7 @@ pub async fn handle(
     }
     let issued = match grant {
         GrantType::AuthorizationCode => {
-            authorization_code::exchange(pool, settings, &client, params, now).await
+            authorization_code::exchange(pool, keys, settings, &client, params, now).await
         }
         GrantType::RefreshToken => refresh::rotate(pool, settings, &client, params, now).await,
         GrantType::ClientCredentials => {

@@ -165,6 +165,7 @@ pub async fn rotate(
         expires_in: ttl(client, TokenKind::Access, settings),
         scope: access_scope,
         refresh_token: Some(next),
+        id_token: None,
     })
 }
 

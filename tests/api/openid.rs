@@ -1,0 +1,290 @@
+//! OpenID Connect on the authorization-code flow (issue 11): id_tokens, `nonce`, discovery. A
+//! stock relying party (the `openidconnect` crate) and an independent JOSE library
+//! (jsonwebtoken on RustCrypto) check what Portcullis issues.
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn openid_client(app: &TestApp) -> TestClient {
+    app.client_with(
+        |s| s.scope = "openid read write".into(),
+        portcullis::oauth::accounts::Lifetimes::default(),
+    )
+    .await
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stock_relying_party_discovers_signs_in_and_verifies_the_id_token() {
+    let app = spawn_app().await;
+    app.add_user("olivia").await;
+    let c = openid_client(&app).await;
+    let http = http();
+    // OpenID Connect Discovery 1.0 §4: from the issuer alone, with the JWKS.
+    let provider =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
+    let client = CoreClient::from_provider_metadata(
+        provider,
+        ClientId::new(c.id.clone()),
+        Some(ClientSecret::new(c.secret.clone().unwrap())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("read".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let query: Vec<(String, String)> = auth_url.query_pairs().into_owned().collect();
+    let pairs: Vec<(&str, &str)> = query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let signed_in_before = portcullis::now();
+    let back = app.authorize_as("olivia", &pairs).await;
+    assert_eq!(&back["state"], csrf.secret());
+
+    let token = client
+        .exchange_code(AuthorizationCode::new(back["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let id_token = token.id_token().expect("an id_token with the openid scope");
+    // Core 1.0 §3.1.3.7: signature from the JWKS, iss, aud, exp, iat and the nonce.
+    let id_verifier = client.id_token_verifier();
+    let claims = id_token
+        .claims(&id_verifier, &nonce)
+        .expect("a valid id_token");
+    let user = portcullis::store::users::find_by_username(&app.pool, "olivia")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claims.subject().as_str(), user.id);
+    let auth_time = claims.auth_time().expect("auth_time").timestamp();
+    assert!(auth_time >= signed_in_before - 1 && auth_time <= portcullis::now());
+    // §3.1.3.8: at_hash binds the access token issued with it.
+    let expected = AccessTokenHash::from_token(
+        token.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&id_verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected));
+    // Another nonce (a replayed id_token) is refused by the library.
+    assert!(id_token
+        .claims(&id_verifier, &Nonce::new("other".into()))
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_id_token_carries_the_claims_core_requires() {
+    let app = spawn_app().await;
+    app.add_user("pat").await;
+    let c = openid_client(&app).await;
+    let back = app
+        .authorize_as(
+            "pat",
+            &[
+                ("response_type", "code"),
+                ("client_id", &c.id),
+                ("redirect_uri", REDIRECT),
+                ("scope", "openid read"),
+                ("state", "s1"),
+                ("nonce", "n-0S6_WzA2Mj"),
+            ],
+        )
+        .await;
+    let r = app.exchange(&c, &back["code"], &[]).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let id_token = body["id_token"].as_str().expect("id_token");
+
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(
+        header.alg,
+        jsonwebtoken::Algorithm::RS256,
+        "the default (Core 1.0 §3.1.3.7)"
+    );
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/oauth2/jwks").await.json().await.unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid in the JWKS");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[&c.id]);
+    validation.set_issuer(&[&app.base]);
+    let claims: Value = jsonwebtoken::decode(
+        id_token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    // Core 1.0 §2.
+    assert_eq!(claims["iss"], app.base);
+    assert_eq!(claims["aud"], c.id.as_str());
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    let iat = claims["iat"].as_i64().unwrap();
+    assert_eq!(claims["exp"].as_i64().unwrap() - iat, 3600);
+    assert!(claims["auth_time"].as_i64().unwrap() <= iat);
+    assert!(claims["sub"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(
+        claims["at_hash"].as_str().unwrap(),
+        portcullis::oauth::id_token::at_hash(
+            portcullis::keys::Algorithm::Rs256,
+            body["access_token"].as_str().unwrap()
+        )
+    );
+}
+
+#[tokio::test]
+async fn without_the_openid_scope_there_is_no_id_token() {
+    let app = spawn_app().await;
+    app.add_user("quinn").await;
+    let c = openid_client(&app).await;
+    let back = app
+        .authorize_as(
+            "quinn",
+            &[
+                ("response_type", "code"),
+                ("client_id", &c.id),
+                ("redirect_uri", REDIRECT),
+                ("scope", "read"),
+                ("nonce", "n"),
+            ],
+        )
+        .await;
+    let body: Value = app
+        .exchange(&c, &back["code"], &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(body["access_token"].is_string());
+    assert!(body.get("id_token").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn a_nonce_of_255_characters_is_kept_and_a_longer_one_refused() {
+    let app = spawn_app().await;
+    app.add_user("rory").await;
+    let c = openid_client(&app).await;
+    // Multi-byte: MariaDB's column counts characters, not bytes; nothing is truncated.
+    let longest = "é".repeat(255);
+    let back = app
+        .authorize_as(
+            "rory",
+            &[
+                ("response_type", "code"),
+                ("client_id", &c.id),
+                ("redirect_uri", REDIRECT),
+                ("scope", "openid"),
+                ("nonce", &longest),
+            ],
+        )
+        .await;
+    let body: Value = app
+        .exchange(&c, &back["code"], &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let payload = body["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["nonce"], longest.as_str());
+
+    // One more: refused by redirect (RFC 6749 §4.1.2.1 invalid_request), state kept.
+    let too_long = "é".repeat(256);
+    let browser = app.browser();
+    let path = format!(
+        "/oauth2/authorize?{}",
+        encode_pairs(&[
+            ("response_type", "code"),
+            ("client_id", &c.id),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "s2"),
+            ("nonce", &too_long),
+        ])
+    );
+    let r = browser.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let q = query_of(&location(&r));
+    assert_eq!(q["error"], "invalid_request");
+    assert_eq!(q["state"], "s2");
+}
+
+#[tokio::test]
+async fn openid_discovery_extends_the_rfc_8414_document() {
+    let app = spawn_app().await;
+    let oauth: Value = app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = app.get("/.well-known/openid-configuration").await;
+    assert_eq!(r.status(), 200);
+    let openid: Value = r.json().await.unwrap();
+    // Same source: every RFC 8414 member is there with the same value.
+    for (k, v) in oauth.as_object().unwrap() {
+        assert_eq!(&openid[k], v, "{k}");
+    }
+    // Discovery 1.0 §3: the required members, and what is not supported said so.
+    assert_eq!(openid["issuer"], app.base);
+    assert_eq!(openid["jwks_uri"], app.url("/oauth2/jwks"));
+    assert_eq!(
+        openid["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
+    assert_eq!(
+        openid["response_types_supported"],
+        serde_json::json!(["code"])
+    );
+    assert_eq!(
+        openid["response_modes_supported"],
+        serde_json::json!(["query"])
+    );
+    assert!(openid["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"RS256".into()));
+    assert!(openid["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"openid".into()));
+    assert_eq!(openid["request_uri_parameter_supported"], false);
+    assert_eq!(openid["request_parameter_supported"], false);
+}
