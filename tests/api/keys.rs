@@ -250,6 +250,7 @@ async fn a_rotation_is_published_before_it_signs_and_two_nodes_agree_throughout(
         s.keys.publish_ahead_secs = AHEAD;
         s.keys.retired_publish_secs = RETIRED;
         s.tokens.access_token_ttl_secs = RETIRED;
+        s.tokens.id_token_ttl_secs = RETIRED;
     })
     .await;
     let b = another_node(&app).await;
@@ -267,10 +268,9 @@ async fn a_rotation_is_published_before_it_signs_and_two_nodes_agree_throughout(
     ] {
         cli.env.push((format!("PORTCULLIS__KEYS__{k}"), v));
     }
-    cli.env.push((
-        "PORTCULLIS__TOKENS__ACCESS_TOKEN_TTL_SECS".into(),
-        RETIRED.to_string(),
-    ));
+    for k in ["ACCESS_TOKEN_TTL_SECS", "ID_TOKEN_TTL_SECS"] {
+        cli.env.push((format!("PORTCULLIS__TOKENS__{k}"), RETIRED.to_string()));
+    }
     let out = cli.ok(&["keys", "rotate", "--alg", "RS256"]);
     let new_kid = out
         .split_whitespace()
