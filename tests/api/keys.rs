@@ -269,7 +269,8 @@ async fn a_rotation_is_published_before_it_signs_and_two_nodes_agree_throughout(
         cli.env.push((format!("PORTCULLIS__KEYS__{k}"), v));
     }
     for k in ["ACCESS_TOKEN_TTL_SECS", "ID_TOKEN_TTL_SECS"] {
-        cli.env.push((format!("PORTCULLIS__TOKENS__{k}"), RETIRED.to_string()));
+        cli.env
+            .push((format!("PORTCULLIS__TOKENS__{k}"), RETIRED.to_string()));
     }
     let out = cli.ok(&["keys", "rotate", "--alg", "RS256"]);
     let new_kid = out
