@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::open_store;
 use crate::domain::clients::{Client, NewClientSpec};
+use crate::domain::registration::ID_TOKEN_ALG;
 use crate::domain::secret::{prefix, Secret};
 use crate::oauth::accounts::{self, Lifetimes};
 use crate::settings::Settings;
@@ -39,6 +40,9 @@ pub enum ClientCommand {
         /// A resource server: may call the introspection endpoint (confidential clients only).
         #[arg(long)]
         resource_server: bool,
+        /// How its OpenID Connect id_tokens are signed: RS256 (default), ES256 or EdDSA.
+        #[arg(long, value_name = "ALG", value_parser = parse_id_token_alg)]
+        id_token_alg: Option<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -84,6 +88,7 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
             access_token_ttl,
             refresh_token_ttl,
             resource_server,
+            id_token_alg,
             json,
         } => {
             let spec = NewClientSpec {
@@ -102,8 +107,12 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
                 access_token_ttl,
                 refresh_token_ttl,
             };
+            let mut extra = serde_json::Map::new();
+            if let Some(alg) = id_token_alg {
+                extra.insert(ID_TOKEN_ALG.into(), json!(alg));
+            }
             let (client, secret) =
-                accounts::create_client(&pool, spec, lifetimes, crate::now()).await?;
+                accounts::create_client_with(&pool, spec, lifetimes, extra, crate::now()).await?;
             let mut out = describe(&client);
             if let Some(s) = &secret {
                 out["client_secret"] = json!(s.expose());
@@ -201,6 +210,13 @@ fn describe(c: &Client) -> serde_json::Value {
         "access_token_ttl": c.access_token_ttl,
         "refresh_token_ttl": c.refresh_token_ttl,
         "resource_server": c.resource_server,
+        "id_token_signed_response_alg": crate::oauth::id_token::client_alg(c).name(),
         "created_at": c.created_at,
     })
+}
+
+fn parse_id_token_alg(s: &str) -> Result<String, String> {
+    crate::keys::Algorithm::from_name(s)
+        .map(|a| a.name().to_string())
+        .ok_or_else(|| format!("{s:?} is not one of RS256, ES256, EdDSA"))
 }

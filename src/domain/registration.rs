@@ -12,6 +12,8 @@ use super::scope::Scope;
 /// Descriptive metadata kept as given (after validation) and returned to the client.
 const URI_FIELDS: [&str; 4] = ["client_uri", "logo_uri", "tos_uri", "policy_uri"];
 const TEXT_FIELDS: [&str; 3] = ["client_name", "software_id", "software_version"];
+/// The metadata field naming the client's id_token algorithm (default RS256).
+pub const ID_TOKEN_ALG: &str = "id_token_signed_response_alg";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {description}")]
@@ -130,6 +132,16 @@ pub fn validate(body: &Value, allowed_scope: &Scope) -> Result<Registration, Met
             }
             metadata.insert(field.into(), Value::from(v));
         }
+    }
+    // OpenID Connect Dynamic Client Registration 1.0 §2: how its id_tokens are signed; only the
+    // algorithms Portcullis signs with (never `none`).
+    if let Some(alg) = string(body, ID_TOKEN_ALG)? {
+        if crate::keys::Algorithm::from_name(alg).is_none() {
+            return Err(invalid(format!(
+                "{ID_TOKEN_ALG} must be one of RS256, ES256, EdDSA"
+            )));
+        }
+        metadata.insert(ID_TOKEN_ALG.into(), Value::from(alg));
     }
     if let Some(contacts) = strings(body, "contacts")? {
         metadata.insert("contacts".into(), Value::from(contacts));

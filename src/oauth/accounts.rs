@@ -74,7 +74,21 @@ pub async fn create_client(
     lifetimes: Lifetimes,
     now: i64,
 ) -> Result<(Client, Option<Secret>), AccountError> {
-    let metadata = json!({ "client_name": spec.name });
+    create_client_with(pool, spec, lifetimes, serde_json::Map::new(), now).await
+}
+
+/// `create_client` with RFC 7591 metadata beside the name (the CLI's `--id-token-alg`).
+pub async fn create_client_with(
+    pool: &Pool,
+    spec: NewClientSpec,
+    lifetimes: Lifetimes,
+    extra: serde_json::Map<String, serde_json::Value>,
+    now: i64,
+) -> Result<(Client, Option<Secret>), AccountError> {
+    let mut metadata = json!({ "client_name": spec.name });
+    if let serde_json::Value::Object(m) = &mut metadata {
+        m.extend(extra);
+    }
     let (client, secret) = build_client(spec, lifetimes, metadata, now)?;
     clients::insert(pool, &client).await?;
     Ok((client, secret))

@@ -6,6 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::json;
 
+use crate::domain::clients::Client;
+use crate::domain::registration::ID_TOKEN_ALG;
 use crate::keys::{jws, Algorithm, KeyRing};
 use crate::oauth::error::TokenError;
 use crate::settings::Settings;
@@ -23,6 +25,17 @@ pub struct Subject<'a> {
     pub auth_time: Option<i64>,
     /// The access token issued with it, for `at_hash`.
     pub access_token: &'a str,
+}
+
+/// The algorithm of `client`'s id_tokens: its registered `id_token_signed_response_alg`, else
+/// RS256 (OpenID Connect Dynamic Client Registration 1.0 §2).
+pub fn client_alg(client: &Client) -> Algorithm {
+    client
+        .metadata
+        .get(ID_TOKEN_ALG)
+        .and_then(|v| v.as_str())
+        .and_then(Algorithm::from_name)
+        .unwrap_or(Algorithm::Rs256)
 }
 
 pub fn issue(

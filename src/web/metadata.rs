@@ -38,11 +38,14 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 }
 
 /// The RFC 8414 document plus what OpenID Connect Discovery 1.0 §3 adds. Only what is built is
-/// listed: no userinfo or end-session endpoint yet, id_tokens in RS256.
+/// listed: no userinfo or end-session endpoint yet.
 pub fn openid_document(settings: &Settings) -> serde_json::Value {
     let mut doc = document(settings);
     doc["subject_types_supported"] = json!(["public"]);
-    doc["id_token_signing_alg_values_supported"] = json!(["RS256"]);
+    doc["id_token_signing_alg_values_supported"] = json!(crate::keys::Algorithm::ALL
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>());
     doc["claims_supported"] = json!([
         "iss",
         "sub",

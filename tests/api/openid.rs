@@ -288,3 +288,156 @@ async fn openid_discovery_extends_the_rfc_8414_document() {
     assert_eq!(openid["request_uri_parameter_supported"], false);
     assert_eq!(openid["request_parameter_supported"], false);
 }
+
+/// The id_token from a code flow with `openid` for `client` (its secret: confidential).
+async fn id_token_for(app: &TestApp, user: &str, client: &TestClient) -> (String, Value) {
+    let back = app
+        .authorize_as(
+            user,
+            &[
+                ("response_type", "code"),
+                ("client_id", &client.id),
+                ("redirect_uri", &client.redirect_uri),
+                ("scope", "openid"),
+                ("nonce", "n1"),
+            ],
+        )
+        .await;
+    let body: Value = app
+        .exchange(client, &back["code"], &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    (
+        body["id_token"].as_str().expect("id_token").to_string(),
+        body,
+    )
+}
+
+/// Verifies with jsonwebtoken (RustCrypto), the key found by kid in the served JWKS.
+async fn verify_id_token(app: &TestApp, token: &str, client_id: &str) -> jsonwebtoken::Algorithm {
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/oauth2/jwks").await.json().await.unwrap();
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[client_id]);
+    jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap();
+    header.alg
+}
+
+#[tokio::test]
+async fn a_client_registered_for_es256_or_eddsa_gets_id_tokens_signed_so() {
+    let app = spawn_app_with(|s| {
+        s.registration.policy = portcullis::settings::RegistrationPolicy::Open;
+        s.registration.allowed_scope = "openid read".into();
+    })
+    .await;
+    app.add_user("sam").await;
+    for (alg, expected) in [
+        ("ES256", jsonwebtoken::Algorithm::ES256),
+        ("EdDSA", jsonwebtoken::Algorithm::EdDSA),
+        ("RS256", jsonwebtoken::Algorithm::RS256),
+    ] {
+        // OpenID Connect Dynamic Client Registration 1.0 §2.
+        let r = app
+            .register(
+                None,
+                &serde_json::json!({
+                    "redirect_uris": [REDIRECT],
+                    "scope": "openid",
+                    "id_token_signed_response_alg": alg,
+                }),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let reg: Value = r.json().await.unwrap();
+        assert_eq!(reg["id_token_signed_response_alg"], alg);
+        let client = TestClient {
+            id: reg["client_id"].as_str().unwrap().into(),
+            secret: reg["client_secret"].as_str().map(String::from),
+            redirect_uri: REDIRECT.into(),
+        };
+        let (token, body) = id_token_for(&app, "sam", &client).await;
+        assert_eq!(verify_id_token(&app, &token, &client.id).await, expected);
+        let payload = token.split('.').nth(1).unwrap();
+        use base64::Engine;
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        // Core 1.0 §3.1.3.6: the hash of the signature's algorithm (SHA-512 for Ed25519).
+        let ours = portcullis::keys::Algorithm::from_name(alg).unwrap();
+        assert_eq!(
+            claims["at_hash"].as_str().unwrap(),
+            portcullis::oauth::id_token::at_hash(ours, body["access_token"].as_str().unwrap())
+        );
+    }
+    // `none`, HMAC and unknown names are refused (RFC 7591 §3.2.2 invalid_client_metadata).
+    for alg in ["none", "HS256", "rs256", "PS256"] {
+        let r = app
+            .register(
+                None,
+                &serde_json::json!({
+                    "redirect_uris": [REDIRECT],
+                    "scope": "openid",
+                    "id_token_signed_response_alg": alg,
+                }),
+            )
+            .await;
+        assert_eq!(r.status(), 400, "{alg}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_client_metadata", "{alg}");
+    }
+}
+
+#[tokio::test]
+async fn the_cli_sets_a_clients_id_token_algorithm() {
+    let app = spawn_app().await;
+    app.add_user("tess").await;
+    let cli = Cli::for_db(&app.db);
+    let out = cli.ok(&[
+        "client",
+        "add",
+        "--name",
+        "Edwards",
+        "--redirect-uri",
+        REDIRECT,
+        "--scope",
+        "openid",
+        "--id-token-alg",
+        "EdDSA",
+        "--json",
+    ]);
+    let c: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(c["id_token_signed_response_alg"], "EdDSA");
+    let client = TestClient {
+        id: c["client_id"].as_str().unwrap().into(),
+        secret: c["client_secret"].as_str().map(String::from),
+        redirect_uri: REDIRECT.into(),
+    };
+    let (token, _) = id_token_for(&app, "tess", &client).await;
+    assert_eq!(
+        verify_id_token(&app, &token, &client.id).await,
+        jsonwebtoken::Algorithm::EdDSA
+    );
+    let err = cli.fails(&[
+        "client",
+        "add",
+        "--name",
+        "X",
+        "--redirect-uri",
+        REDIRECT,
+        "--id-token-alg",
+        "HS256",
+    ]);
+    assert!(err.contains("not one of RS256, ES256, EdDSA"), "{err}");
+}

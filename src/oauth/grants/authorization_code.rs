@@ -21,7 +21,7 @@ use crate::domain::clients::{Client, GrantType};
 use crate::domain::pkce;
 use crate::domain::scope::Scope;
 use crate::domain::secret::Secret;
-use crate::keys::{Algorithm, KeyRing};
+use crate::keys::KeyRing;
 use crate::oauth::error::{oauth, TokenError};
 use crate::oauth::id_token::{self, OPENID};
 use crate::oauth::params::Params;
@@ -238,13 +238,8 @@ pub async fn exchange(
             auth_time: row.auth_time,
             access_token: access.expose(),
         };
-        Some(id_token::issue(
-            keys,
-            settings,
-            Algorithm::Rs256,
-            &subject,
-            now,
-        )?)
+        let alg = id_token::client_alg(client);
+        Some(id_token::issue(keys, settings, alg, &subject, now)?)
     } else {
         None
     };
