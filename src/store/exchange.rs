@@ -1,7 +1,7 @@
 //! Exchanging a grant (an authorization code or a refresh token) for tokens, as one statement:
 //!
 //! ```sql
-//! INSERT INTO tokens (token_hash, ..., parent_hash)
+//! INSERT INTO tokens (token_hash, ..., auth_time, consumed_at, revoked_at, parent_hash)
 //!     SELECT ?, ..., NULL FROM <grant table> g WHERE g.<key> = ? <guard>
 //!     UNION ALL
 //!     SELECT ?, ..., ?    FROM <grant table> g WHERE g.<key> = ? <guard>
@@ -154,10 +154,11 @@ impl<G: Grant, const N: usize> Exchange<G, N> {
         String: ToSql<Text, DB>,
         TokenKind: ToSql<Text, DB>,
         Option<String>: ToSql<Nullable<Text>, DB>,
+        Option<i64>: ToSql<Nullable<BigInt>, DB>,
     {
         out.push_sql(
             "INSERT INTO tokens (token_hash, kind, client_id, user_id, scope, family_id, \
-             created_at, expires_at, consumed_at, revoked_at, parent_hash) ",
+             created_at, expires_at, auth_time, consumed_at, revoked_at, parent_hash) ",
         );
         for (i, row) in self.rows.iter().enumerate() {
             if i > 0 {
@@ -181,6 +182,8 @@ impl<G: Grant, const N: usize> Exchange<G, N> {
             out.push_bind_param::<BigInt, _>(&row.created_at)?;
             out.push_sql(", ");
             out.push_bind_param::<BigInt, _>(&row.expires_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(&row.auth_time)?;
             out.push_sql(", NULL, NULL, ");
             if i + 1 == N {
                 out.push_sql(bytes.0);

@@ -236,6 +236,8 @@ pub struct Token {
     /// code or refresh token is used once exactly when a row names it here).
     #[serde(default, with = "hex_opt")]
     pub parent_hash: Option<Vec<u8>>,
+    /// When the user signed in for the grant this token descends from (refreshed id_tokens).
+    pub auth_time: Option<i64>,
 }
 
 /// A token row as column assignments. Diesel's derived `Insertable` writes `None` as `DEFAULT`,
@@ -253,6 +255,7 @@ pub type TokenValues = (
     diesel::dsl::Eq<tokens::consumed_at, Option<i64>>,
     diesel::dsl::Eq<tokens::revoked_at, Option<i64>>,
     diesel::dsl::Eq<tokens::parent_hash, Option<Vec<u8>>>,
+    diesel::dsl::Eq<tokens::auth_time, Option<i64>>,
 );
 
 impl Token {
@@ -269,6 +272,7 @@ impl Token {
             tokens::consumed_at.eq(self.consumed_at),
             tokens::revoked_at.eq(self.revoked_at),
             tokens::parent_hash.eq(self.parent_hash.clone()),
+            tokens::auth_time.eq(self.auth_time),
         )
     }
 }

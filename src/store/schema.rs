@@ -72,6 +72,7 @@ diesel::table! {
         consumed_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         parent_hash -> Nullable<Binary>,
+        auth_time -> Nullable<BigInt>,
     }
 }
 

@@ -41,6 +41,7 @@ fn successors(parent: &Token) -> [Token; 2] {
         consumed_at: None,
         revoked_at: None,
         parent_hash: None,
+        auth_time: None,
     };
     [
         row(TokenKind::Access, prefix::ACCESS_TOKEN),

@@ -95,6 +95,24 @@ async fn a_stock_relying_party_discovers_signs_in_and_verifies_the_id_token() {
     assert!(id_token
         .claims(&id_verifier, &Nonce::new("other".into()))
         .is_err());
+
+    // Refresh (Core 1.0 §12): the library verifies the new id_token, same user and sign-in.
+    let refreshed = client
+        .exchange_refresh_token(token.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("refresh");
+    let again = refreshed
+        .id_token()
+        .expect("a refreshed id_token")
+        .claims(&id_verifier, |nonce: Option<&Nonce>| match nonce {
+            None => Ok(()),
+            Some(_) => Err("a refreshed id_token carries no nonce".to_string()),
+        })
+        .expect("a valid refreshed id_token");
+    assert_eq!(again.subject(), claims.subject());
+    assert_eq!(again.auth_time(), claims.auth_time());
 }
 
 #[tokio::test]
@@ -290,7 +308,12 @@ async fn openid_discovery_extends_the_rfc_8414_document() {
 }
 
 /// The id_token from a code flow with `openid` for `client` (its secret: confidential).
-async fn id_token_for(app: &TestApp, user: &str, client: &TestClient) -> (String, Value) {
+async fn id_token_for(
+    app: &TestApp,
+    user: &str,
+    client: &TestClient,
+    scope: &str,
+) -> (String, Value) {
     let back = app
         .authorize_as(
             user,
@@ -298,7 +321,7 @@ async fn id_token_for(app: &TestApp, user: &str, client: &TestClient) -> (String
                 ("response_type", "code"),
                 ("client_id", &client.id),
                 ("redirect_uri", &client.redirect_uri),
-                ("scope", "openid"),
+                ("scope", scope),
                 ("nonce", "n1"),
             ],
         )
@@ -364,7 +387,7 @@ async fn a_client_registered_for_es256_or_eddsa_gets_id_tokens_signed_so() {
             secret: reg["client_secret"].as_str().map(String::from),
             redirect_uri: REDIRECT.into(),
         };
-        let (token, body) = id_token_for(&app, "sam", &client).await;
+        let (token, body) = id_token_for(&app, "sam", &client, "openid").await;
         assert_eq!(verify_id_token(&app, &token, &client.id).await, expected);
         let payload = token.split('.').nth(1).unwrap();
         use base64::Engine;
@@ -424,7 +447,7 @@ async fn the_cli_sets_a_clients_id_token_algorithm() {
         secret: c["client_secret"].as_str().map(String::from),
         redirect_uri: REDIRECT.into(),
     };
-    let (token, _) = id_token_for(&app, "tess", &client).await;
+    let (token, _) = id_token_for(&app, "tess", &client, "openid").await;
     assert_eq!(
         verify_id_token(&app, &token, &client.id).await,
         jsonwebtoken::Algorithm::EdDSA
@@ -440,4 +463,57 @@ async fn the_cli_sets_a_clients_id_token_algorithm() {
         "HS256",
     ]);
     assert!(err.contains("not one of RS256, ES256, EdDSA"), "{err}");
+}
+
+fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_refresh_brings_a_new_id_token_for_the_same_sign_in() {
+    let app = spawn_app().await;
+    app.add_user("uma").await;
+    let c = openid_client(&app).await;
+    let (first, body) = id_token_for(&app, "uma", &c, "openid read").await;
+    let first = claims_of(&first);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = app
+        .refresh(&c, body["refresh_token"].as_str().unwrap(), &[])
+        .await;
+    assert_eq!(r.status(), 200);
+    let refreshed: Value = r.json().await.unwrap();
+    let token = refreshed["id_token"].as_str().expect("a new id_token");
+    verify_id_token(&app, token, &c.id).await;
+    let again = claims_of(token);
+    // OpenID Connect Core 1.0 §12.2: same iss, sub, aud and auth_time; a new iat; no nonce.
+    for claim in ["iss", "sub", "aud", "auth_time"] {
+        assert_eq!(again[claim], first[claim], "{claim}");
+    }
+    assert!(again["iat"].as_i64() > first["iat"].as_i64());
+    assert!(again.get("nonce").is_none(), "{again}");
+    assert_eq!(
+        again["at_hash"].as_str().unwrap(),
+        portcullis::oauth::id_token::at_hash(
+            portcullis::keys::Algorithm::Rs256,
+            refreshed["access_token"].as_str().unwrap()
+        )
+    );
+    // A refresh narrowed to a scope without openid (RFC 6749 §6) brings none.
+    let r = app
+        .refresh(
+            &c,
+            refreshed["refresh_token"].as_str().unwrap(),
+            &[("scope", "read")],
+        )
+        .await;
+    let narrowed: Value = r.json().await.unwrap();
+    assert_eq!(narrowed["scope"], "read", "{narrowed}");
+    assert!(narrowed.get("id_token").is_none(), "{narrowed}");
 }

@@ -157,6 +157,7 @@ impl Context {
             consumed_at: None,
             revoked_at: None,
             parent_hash: None,
+            auth_time: None,
         }
     }
 
@@ -178,6 +179,7 @@ impl Context {
                 consumed_at: None,
                 revoked_at: None,
                 parent_hash: None,
+                auth_time: None,
             },
         )
         .await?;

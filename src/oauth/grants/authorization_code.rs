@@ -16,7 +16,7 @@ use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{IssuedToken, TokenType};
 
 use super::machine::{self, GrantParts};
-use super::{new_token, ttl, TokenResponse};
+use super::{new_token, ttl, Owner, TokenResponse};
 use crate::domain::clients::{Client, GrantType};
 use crate::domain::pkce;
 use crate::domain::scope::Scope;
@@ -176,10 +176,14 @@ pub async fn exchange(
     drive_to_issue(&mut engine, stored, &pkce, verifier)?;
     let scope = scope.to_string();
 
+    let owner = Owner {
+        user_id: &row.user_id,
+        auth_time: row.auth_time,
+    };
     let (access, access_row) = new_token(
         TokenKind::Access,
         client,
-        Some(&row.user_id),
+        Some(owner),
         &scope,
         &row.family_id,
         now,
@@ -189,7 +193,7 @@ pub async fn exchange(
         let (secret, r) = new_token(
             TokenKind::Refresh,
             client,
-            Some(&row.user_id),
+            Some(owner),
             &scope,
             &row.family_id,
             now,

@@ -89,7 +89,9 @@ pub async fn handle(
         GrantType::AuthorizationCode => {
             authorization_code::exchange(pool, keys, settings, &client, params, now).await
         }
-        GrantType::RefreshToken => refresh::rotate(pool, settings, &client, params, now).await,
+        GrantType::RefreshToken => {
+            refresh::rotate(pool, keys, settings, &client, params, now).await
+        }
         GrantType::ClientCredentials => {
             client_credentials::issue(pool, settings, &client, params, now).await
         }
@@ -109,11 +111,20 @@ pub(crate) fn ttl(client: &Client, kind: TokenKind, settings: &Settings) -> i64 
     }
 }
 
-/// A new token and its row; the secret is shown once, the row stores its digest.
+/// The user a token acts for, and when they signed in for its grant (None where it was not
+/// recorded: rows from before it was).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Owner<'a> {
+    pub user_id: &'a str,
+    pub auth_time: Option<i64>,
+}
+
+/// A new token and its row; the secret is shown once, the row stores its digest. `owner`: None
+/// for a client's own token (client credentials).
 pub(crate) fn new_token(
     kind: TokenKind,
     client: &Client,
-    user_id: Option<&str>,
+    owner: Option<Owner<'_>>,
     scope: &str,
     family_id: &str,
     now: i64,
@@ -127,7 +138,7 @@ pub(crate) fn new_token(
         token_hash: secret.digest().as_bytes().to_vec(),
         kind,
         client_id: client.client_id.clone(),
-        user_id: user_id.map(str::to_string),
+        user_id: owner.map(|o| o.user_id.to_string()),
         scope: scope.to_string(),
         family_id: family_id.to_string(),
         created_at: now,
@@ -135,6 +146,7 @@ pub(crate) fn new_token(
         consumed_at: None,
         revoked_at: None,
         parent_hash: None,
+        auth_time: owner.and_then(|o| o.auth_time),
     };
     (secret, row)
 }

@@ -14,11 +14,13 @@ use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{RefreshedToken, TokenType};
 
 use super::machine::{self, GrantParts};
-use super::{new_token, ttl, TokenResponse};
+use super::{new_token, ttl, Owner, TokenResponse};
 use crate::domain::clients::Client;
 use crate::domain::scope::Scope;
 use crate::domain::secret::Secret;
+use crate::keys::KeyRing;
 use crate::oauth::error::{oauth, TokenError};
+use crate::oauth::id_token::{self, OPENID};
 use crate::oauth::params::Params;
 use crate::oauth::ErrorCode::*;
 use crate::settings::Settings;
@@ -64,6 +66,7 @@ impl Request for RefreshRequest<'_> {
 
 pub async fn rotate(
     pool: &Pool,
+    keys: &KeyRing,
     settings: &Settings,
     client: &Client,
     params: &Params,
@@ -118,11 +121,14 @@ pub async fn rotate(
     // original one.
     let access_scope = machine::from_machine_scope(&narrowed.scope)?.to_string();
 
-    let user = row.user_id.as_deref();
+    let owner = row.user_id.as_deref().map(|user_id| Owner {
+        user_id,
+        auth_time: row.auth_time,
+    });
     let (access, access_row) = new_token(
         TokenKind::Access,
         client,
-        user,
+        owner,
         &access_scope,
         &row.family_id,
         now,
@@ -131,7 +137,7 @@ pub async fn rotate(
     let (next, next_row) = new_token(
         TokenKind::Refresh,
         client,
-        user,
+        owner,
         &row.scope,
         &row.family_id,
         now,
@@ -160,12 +166,28 @@ pub async fn rotate(
             ))
         }
     }
+    // OpenID Connect Core 1.0 §12.2: a new id_token for the same user and sign-in, without
+    // the nonce, while the refreshed access keeps `openid`.
+    let id_token = match owner {
+        Some(owner) if access_scope.split(' ').any(|s| s == OPENID) => {
+            let subject = id_token::Subject {
+                user_id: owner.user_id,
+                client_id: &client.client_id,
+                nonce: None,
+                auth_time: owner.auth_time,
+                access_token: access.expose(),
+            };
+            let alg = id_token::client_alg(client);
+            Some(id_token::issue(keys, settings, alg, &subject, now)?)
+        }
+        _ => None,
+    };
     Ok(TokenResponse {
         access_token: access,
         expires_in: ttl(client, TokenKind::Access, settings),
         scope: access_scope,
         refresh_token: Some(next),
-        id_token: None,
+        id_token,
     })
 }
 
