@@ -136,6 +136,11 @@ async fn start_server(
         .env("PORTCULLIS__SERVER__BIND", addr.to_string())
         .env("PORTCULLIS__SERVER__ISSUER", format!("http://{addr}"))
         .env("PORTCULLIS__LOG__LEVEL", "warn")
+        // MariaDB needs a key-encryption key for the signing keys; one per run.
+        .env(
+            "PORTCULLIS__KEYS__ENCRYPTION_KEY",
+            portcullis::keys::Kek::generate()?,
+        )
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()

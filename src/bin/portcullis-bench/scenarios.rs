@@ -9,6 +9,8 @@ use anyhow::bail;
 use base64::Engine;
 use portcullis::domain::clients::NewClientSpec;
 use portcullis::domain::password::Password;
+use portcullis::domain::registration::ID_TOKEN_ALG;
+use portcullis::keys::Algorithm;
 use portcullis::domain::secret::{prefix, random_id, Secret};
 use portcullis::oauth::accounts::{self, Lifetimes};
 use portcullis::store::models::{Consent, Token, TokenKind};
@@ -21,12 +23,15 @@ use crate::{Args, Backend};
 
 /// The default order. store-insert runs last: its burst of rows leaves InnoDB flushing for a
 /// while, which would otherwise slow whichever scenario came next.
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 10] = [
     "healthz",
     "client-credentials",
     "introspect",
     "refresh",
     "auth-code",
+    "auth-code-oidc",
+    "auth-code-oidc-es256",
+    "auth-code-oidc-eddsa",
     "revoke",
     "store-insert",
 ];
@@ -51,6 +56,9 @@ pub struct Context {
     basic: String,
     user_id: String,
     session_cookie: String,
+    /// OpenID Connect clients (scope `openid read`, consent given), one per id_token
+    /// algorithm: the client id and its Basic credentials.
+    oidc_clients: Vec<(Algorithm, String, String)>,
     introspect_token: String,
     /// Access tokens issued during client-credentials, to revoke later.
     issued: Mutex<Vec<String>>,
@@ -93,6 +101,37 @@ impl Context {
             },
         )
         .await?;
+        let mut oidc_clients = Vec::new();
+        for alg in Algorithm::ALL {
+            let spec = NewClientSpec {
+                name: format!("Bench {alg}"),
+                redirect_uris: vec![REDIRECT.into()],
+                public: false,
+                grant_types: vec![],
+                scope: "openid read".into(),
+                auth_method: None,
+                resource_server: false,
+            };
+            let mut metadata = serde_json::Map::new();
+            metadata.insert(ID_TOKEN_ALG.into(), alg.name().into());
+            let (c, secret) =
+                accounts::create_client_with(&pool, spec, Lifetimes::default(), metadata, now)
+                    .await?;
+            let secret = secret.map(|s| s.expose().to_string()).unwrap_or_default();
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", c.client_id, secret));
+            consents::save(
+                &pool,
+                &Consent {
+                    user_id: user.id.clone(),
+                    client_id: c.client_id.clone(),
+                    scope: "openid read".into(),
+                    granted_at: now,
+                },
+            )
+            .await?;
+            oidc_clients.push((alg, c.client_id, basic));
+        }
         let session = portcullis::oauth::login::start_session(&pool, settings, &user, now).await?;
         let mut ctx = Context {
             concurrency: args.concurrency,
@@ -110,6 +149,7 @@ impl Context {
             basic,
             user_id: user.id,
             session_cookie: session.expose().to_string(),
+            oidc_clients,
             introspect_token: String::new(),
             issued: Mutex::new(Vec::new()),
         };
@@ -409,36 +449,10 @@ pub fn step_for(ctx: &Arc<Context>, name: &str, keep_issued: bool) -> anyhow::Re
                 })
             })
         }
-        "auth-code" => {
-            let authorize = Arc::new(http::get(
-                &format!("/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read&state=bench", ctx.client_id, urlencode(REDIRECT)),
-                &format!("Cookie: portcullis_session={}\r\n", ctx.session_cookie),
-            ));
-            let header = ctx.auth_header();
-            Arc::new(move |_, st| {
-                let (authorize, header) = (authorize.clone(), header.clone());
-                Box::pin(async move {
-                    let Some(r) = expect(&st, &authorize, 303).await else {
-                        return false;
-                    };
-                    let Some(code) = r
-                        .location
-                        .as_deref()
-                        .and_then(|l| l.split("code=").nth(1))
-                        .and_then(|c| c.split('&').next())
-                    else {
-                        return false;
-                    };
-                    let body = format!(
-                        "grant_type=authorization_code&code={code}&redirect_uri={}",
-                        urlencode(REDIRECT)
-                    );
-                    expect(&st, &http::post_form("/oauth2/token", &header, &body), 200)
-                        .await
-                        .is_some()
-                })
-            })
-        }
+        "auth-code" => auth_code_flow(ctx, &ctx.client_id, &ctx.auth_header(), "read"),
+        "auth-code-oidc" => oidc_flow(ctx, Algorithm::Rs256)?,
+        "auth-code-oidc-es256" => oidc_flow(ctx, Algorithm::Es256)?,
+        "auth-code-oidc-eddsa" => oidc_flow(ctx, Algorithm::EdDsa)?,
         "revoke" => {
             let issued = Arc::new(ctx.issued.lock().map(|v| v.clone()).unwrap_or_default());
             if issued.is_empty() {
@@ -467,6 +481,56 @@ pub fn step_for(ctx: &Arc<Context>, name: &str, keep_issued: bool) -> anyhow::Re
         ),
     };
     Ok(step)
+}
+
+
+/// One authorization-code flow per iteration: authorize with the live session and remembered
+/// consent (303 with a code), then the token exchange.
+fn auth_code_flow(ctx: &Context, client_id: &str, auth_header: &str, scope: &str) -> Step {
+    let authorize = Arc::new(http::get(
+        &format!(
+            "/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=bench{}",
+            urlencode(REDIRECT),
+            urlencode(scope),
+            // What a relying party sends with openid (OpenID Connect Core 1.0 §3.1.2.1).
+            if scope.contains("openid") { "&nonce=bench-nonce" } else { "" }
+        ),
+        &format!("Cookie: portcullis_session={}\r\n", ctx.session_cookie),
+    ));
+    let header = auth_header.to_string();
+    Arc::new(move |_, st| {
+        let (authorize, header) = (authorize.clone(), header.clone());
+        Box::pin(async move {
+            let Some(r) = expect(&st, &authorize, 303).await else {
+                return false;
+            };
+            let Some(code) = r
+                .location
+                .as_deref()
+                .and_then(|l| l.split("code=").nth(1))
+                .and_then(|c| c.split('&').next())
+            else {
+                return false;
+            };
+            let body = format!(
+                "grant_type=authorization_code&code={code}&redirect_uri={}",
+                urlencode(REDIRECT)
+            );
+            expect(&st, &http::post_form("/oauth2/token", &header, &body), 200)
+                .await
+                .is_some()
+        })
+    })
+}
+
+/// The flow with `openid` for the client whose id_tokens are signed with `alg`: the same two
+/// requests, and the id_token signed at the exchange.
+fn oidc_flow(ctx: &Context, alg: Algorithm) -> anyhow::Result<Step> {
+    let Some((_, client_id, basic)) = ctx.oidc_clients.iter().find(|(a, ..)| *a == alg) else {
+        bail!("no OpenID Connect client for {alg}");
+    };
+    let header = format!("Authorization: Basic {basic}\r\n");
+    Ok(auth_code_flow(ctx, client_id, &header, "openid read"))
 }
 
 /// Sends `req` on the worker's connection; `Some(response)` when the status is `want`.
@@ -694,6 +758,7 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
         ));
     }
     s.push_str("\n`auth-code` counts whole flows (authorize with a live session and remembered consent → 303 with code → token exchange: two requests). \
+                `auth-code-oidc` is the same flow with `openid` and a nonce: the exchange also signs an id_token, RS256 (or ES256, EdDSA: the client's `id_token_signed_response_alg`). \
                 `store-insert` runs in the benchmark process, so it has no server columns. DB CPU is mariadbd's, read from /proc. \
                 Instructions are counted only with `--callgrind` (the server under valgrind; its rates and latencies are then not comparable with a normal run); \
                 DB statements and row operations are MariaDB's `Questions` and `Handler_*` counters; row lock waits and their milliseconds are `Innodb_row_lock_waits` and `Innodb_row_lock_time`. \
