@@ -228,19 +228,7 @@ async fn a_nonce_of_255_characters_is_kept_and_a_longer_one_refused() {
         .json()
         .await
         .unwrap();
-    let payload = body["id_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap();
-    use base64::Engine;
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = claims_of(body["id_token"].as_str().unwrap());
     assert_eq!(claims["nonce"], longest.as_str());
 
     // One more: refused by redirect (RFC 6749 §4.1.2.1 invalid_request), state kept.
@@ -307,31 +295,14 @@ async fn openid_discovery_extends_the_rfc_8414_document() {
     assert_eq!(openid["request_parameter_supported"], false);
 }
 
-/// The id_token from a code flow with `openid` for `client` (its secret: confidential).
+/// The id_token from a code flow for `client` with `scope`, and the whole token response.
 async fn id_token_for(
     app: &TestApp,
     user: &str,
     client: &TestClient,
     scope: &str,
 ) -> (String, Value) {
-    let back = app
-        .authorize_as(
-            user,
-            &[
-                ("response_type", "code"),
-                ("client_id", &client.id),
-                ("redirect_uri", &client.redirect_uri),
-                ("scope", scope),
-                ("nonce", "n1"),
-            ],
-        )
-        .await;
-    let body: Value = app
-        .exchange(client, &back["code"], &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = app.tokens_for(client, user, scope).await;
     (
         body["id_token"].as_str().expect("id_token").to_string(),
         body,
@@ -389,14 +360,7 @@ async fn a_client_registered_for_es256_or_eddsa_gets_id_tokens_signed_so() {
         };
         let (token, body) = id_token_for(&app, "sam", &client, "openid").await;
         assert_eq!(verify_id_token(&app, &token, &client.id).await, expected);
-        let payload = token.split('.').nth(1).unwrap();
-        use base64::Engine;
-        let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
+        let claims = claims_of(&token);
         // Core 1.0 §3.1.3.6: the hash of the signature's algorithm (SHA-512 for Ed25519).
         let ours = portcullis::keys::Algorithm::from_name(alg).unwrap();
         assert_eq!(

@@ -10,8 +10,8 @@ use base64::Engine;
 use portcullis::domain::clients::NewClientSpec;
 use portcullis::domain::password::Password;
 use portcullis::domain::registration::ID_TOKEN_ALG;
-use portcullis::keys::Algorithm;
 use portcullis::domain::secret::{prefix, random_id, Secret};
+use portcullis::keys::Algorithm;
 use portcullis::oauth::accounts::{self, Lifetimes};
 use portcullis::store::models::{Consent, Token, TokenKind};
 use portcullis::store::{consents, tokens, Pool};
@@ -482,7 +482,6 @@ pub fn step_for(ctx: &Arc<Context>, name: &str, keep_issued: bool) -> anyhow::Re
     };
     Ok(step)
 }
-
 
 /// One authorization-code flow per iteration: authorize with the live session and remembered
 /// consent (303 with a code), then the token exchange.
