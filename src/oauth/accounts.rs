@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::domain::clients::{Client, NewClientSpec};
 use crate::domain::password::{self, Password};
 use crate::domain::secret::{prefix, random_id, Secret};
-use crate::store::models::User;
+use crate::store::models::{Profile, User};
 use crate::store::{clients, users, Pool, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,50 @@ pub fn check_username(name: &str) -> Result<(), AccountError> {
     Ok(())
 }
 
+/// The profile claims as MariaDB's columns hold them (VARCHAR counts characters): an e-mail
+/// address of at most 254 (RFC 5321 §4.5.3.1.3's path limit less the brackets) with one `@`
+/// between non-empty parts, names of at most 255, and no control characters anywhere. Checked
+/// here so both backends refuse the same input with the same message.
+pub fn check_profile(p: &Profile) -> Result<(), AccountError> {
+    let text = |label: &str, v: &Option<String>, max: usize| match v {
+        Some(v) if v.is_empty() || v.chars().count() > max => Err(AccountError::Invalid(format!(
+            "{label} must be 1 to {max} characters (leave it out for none)"
+        ))),
+        Some(v) if v.chars().any(char::is_control) => Err(AccountError::Invalid(format!(
+            "{label} must not contain control characters"
+        ))),
+        _ => Ok(()),
+    };
+    text("email", &p.email, 254)?;
+    for (label, v) in [
+        ("name", &p.name),
+        ("given_name", &p.given_name),
+        ("family_name", &p.family_name),
+        ("preferred_username", &p.preferred_username),
+    ] {
+        text(label, v, 255)?;
+    }
+    if let Some(email) = &p.email {
+        let well_formed = email
+            .split_once('@')
+            .is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+            })
+            && !email.chars().any(char::is_whitespace);
+        if !well_formed {
+            return Err(AccountError::Invalid(format!(
+                "{email:?} is not an e-mail address"
+            )));
+        }
+    }
+    if p.email.is_none() && p.email_verified {
+        return Err(AccountError::Invalid(
+            "email_verified needs an email".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create_user(
     pool: &Pool,
     username: &str,
@@ -41,7 +85,20 @@ pub async fn create_user(
     iterations: u32,
     now: i64,
 ) -> Result<User, AccountError> {
+    create_user_with(pool, username, password, Profile::default(), iterations, now).await
+}
+
+/// `create_user` with profile claims (`user add --email …`).
+pub async fn create_user_with(
+    pool: &Pool,
+    username: &str,
+    password: &Password,
+    profile: Profile,
+    iterations: u32,
+    now: i64,
+) -> Result<User, AccountError> {
     check_username(username)?;
+    check_profile(&profile)?;
     password::validate(password).map_err(|e| AccountError::Invalid(e.to_string()))?;
     if users::find_by_username(pool, username).await?.is_some() {
         return Err(AccountError::UserExists(username.into()));
@@ -52,11 +109,30 @@ pub async fn create_user(
         password_hash: password::hash(password, iterations),
         disabled: false,
         created_at: now,
+        profile: Profile {
+            updated_at: now,
+            ..profile
+        },
     };
     match users::insert(pool, &user).await {
         Err(e) if e.is_unique_violation() => Err(AccountError::UserExists(username.into())),
         other => other.map(|_| user).map_err(Into::into),
     }
+}
+
+/// Replaces a user's profile claims and stamps `updated_at`. Returns whether the user existed.
+pub async fn set_profile(
+    pool: &Pool,
+    username: &str,
+    profile: Profile,
+    now: i64,
+) -> Result<bool, AccountError> {
+    check_profile(&profile)?;
+    let profile = Profile {
+        updated_at: now,
+        ..profile
+    };
+    Ok(users::set_profile(pool, username, &profile).await?)
 }
 
 /// Per-client token lifetimes (None: the server default).

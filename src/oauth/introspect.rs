@@ -82,7 +82,7 @@ fn inactive() -> Value {
 
 /// Not revoked, not expired, and not marked used (rows used before migration 0003; later uses
 /// are found by `has_successor`).
-fn is_live(t: &Token, now: i64) -> bool {
+pub(crate) fn is_live(t: &Token, now: i64) -> bool {
     t.revoked_at.is_none() && t.expires_at > now && t.consumed_at.is_none()
 }
 

@@ -11,6 +11,7 @@
 
 pub mod account;
 pub mod accounts;
+pub mod bearer;
 pub mod authorize;
 pub mod client_auth;
 pub mod client_cache;
@@ -21,5 +22,6 @@ pub mod introspect;
 pub mod login;
 pub mod params;
 pub mod registration;
+pub mod userinfo;
 
 pub use error::{ErrorCode, OAuthError};

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use super::bearer::{self, BearerCheck, Presented};
 use super::accounts::{build_client, metadata_object, AccountError, Lifetimes};
 use crate::domain::clients::{could_be_client_id, Client};
 use crate::domain::error_code::ErrorCode;
@@ -91,34 +92,24 @@ pub async fn register(
     Ok(out)
 }
 
-/// RFC 7592 §2: the client the registration access token belongs to, checked through
-/// oxide-auth's `Resource` machine (RFC 6750 §2.1: the `Bearer` scheme, case-insensitive).
-/// A missing or wrong token, or a client registered without one, is `InvalidToken` (401),
-/// never a hint that the id exists. The machine is never told "no such token" (it would say
-/// `invalid_request`, OXIDE-AUTH.md): Portcullis answers that itself.
+/// RFC 7592 §2: the client the registration access token belongs to, checked through the
+/// bearer machine (`bearer.rs`; RFC 6750 §2.1: the `Bearer` scheme, case-insensitive). A
+/// missing or wrong token, or a client registered without one, is `InvalidToken` (401), never
+/// a hint that the id exists.
 pub async fn authorize_management(
     pool: &Pool,
     client_id: &str,
     authorization: Option<&str>,
 ) -> Result<Client, RegistrationError> {
-    use oxide_auth::code_grant::resource::{Input, Output, Resource};
-
-    let request = BearerRequest { authorization };
-    // The machine reads the header, then asks which scopes the resource needs (the empty
-    // scope: the token itself is the permission; an empty list would allow nothing), then
-    // which grant the token stands for.
-    let no_scope: oxide_auth::primitives::scope::Scope = ""
-        .parse()
-        .map_err(|e| StoreError::Corrupt(format!("the empty scope does not parse: {e}")))?;
-    let required = [no_scope];
-    let mut machine = Resource::new();
-    let token = match machine.advance(Input::Request { request: &request }) {
-        Output::DetermineScopes => match machine.advance(Input::Scopes(&required)) {
-            Output::Recover { token } => token.trim().to_string(),
-            _ => return Err(RegistrationError::InvalidToken),
+    // The empty required scope: the token itself is the permission.
+    let check = BearerCheck::start(
+        Presented {
+            authorization,
+            form_token: None,
         },
-        _ => return Err(RegistrationError::InvalidToken),
-    };
+        "",
+    )
+    .map_err(|_| RegistrationError::InvalidToken)?;
     if !could_be_client_id(client_id) {
         return Err(RegistrationError::InvalidToken);
     }
@@ -129,49 +120,20 @@ pub async fn authorize_management(
         .registration_access_token_hash
         .as_ref()
         .is_some_and(|stored| {
-            Secret::from_presented(&token)
+            Secret::from_presented(check.token())
                 .digest()
                 .matches(stored.as_bytes())
         });
     if !matches {
         return Err(RegistrationError::InvalidToken);
     }
-    let grant = management_grant(&client.client_id)?;
-    match machine.advance(Input::Recovered(Some(grant))) {
-        Output::Ok(_) => Ok(client),
-        _ => Err(RegistrationError::InvalidToken),
-    }
-}
-
-/// A registration access token as the `Resource` machine sees it: the client's own grant,
-/// with no scope and no expiry (RFC 7592 §3: valid until rotated or the client is deleted).
-fn management_grant(client_id: &str) -> Result<oxide_auth::primitives::grant::Grant, StoreError> {
-    let corrupt =
-        |e: String| StoreError::Corrupt(format!("registration grant for {client_id}: {e}"));
-    Ok(oxide_auth::primitives::grant::Grant {
-        owner_id: client_id.to_string(),
-        client_id: client_id.to_string(),
-        scope: "".parse().map_err(|e| corrupt(format!("{e}")))?,
-        redirect_uri: "urn:ietf:params:oauth:client-registration"
-            .parse()
-            .map_err(|e| corrupt(format!("{e}")))?,
-        until: chrono::DateTime::<chrono::Utc>::MAX_UTC,
-        extensions: oxide_auth::primitives::grant::Extensions::new(),
-    })
-}
-
-struct BearerRequest<'a> {
-    authorization: Option<&'a str>,
-}
-
-impl oxide_auth::code_grant::resource::Request for BearerRequest<'_> {
-    fn valid(&self) -> bool {
-        true
-    }
-
-    fn token(&self) -> Option<std::borrow::Cow<'_, str>> {
-        self.authorization.map(std::borrow::Cow::Borrowed)
-    }
+    // RFC 7592 §3: valid until rotated or the client is deleted: no expiry (year 9999).
+    let grant = bearer::grant(&client.client_id, &client.client_id, "", 253_402_300_799)
+        .ok_or_else(|| StoreError::Corrupt(format!("no grant for {client_id}")))?;
+    check
+        .finish(grant)
+        .map_err(|_| RegistrationError::InvalidToken)?;
+    Ok(client)
 }
 
 /// RFC 7592 §2.2: replaces the metadata. The body must name the same client_id, and a

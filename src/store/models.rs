@@ -48,6 +48,31 @@ pub struct User {
     pub password_hash: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// The claims of the profile and email scopes (migration 0009). `serde(default)` so a
+    /// dump taken before them still loads.
+    #[diesel(embed)]
+    #[serde(default)]
+    pub profile: Profile,
+}
+
+/// OpenID Connect Core 1.0 §5.1 standard claims a user may have; `None` is "not set".
+/// Validated by `accounts::check_profile` before it is stored.
+#[derive(
+    Debug, Clone, Default, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize,
+)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+#[diesel(check_for_backend(diesel::mysql::Mysql, diesel::sqlite::Sqlite))]
+#[serde(deny_unknown_fields, default)]
+pub struct Profile {
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// `None`: the username.
+    pub preferred_username: Option<String>,
+    /// When the profile last changed (the `updated_at` claim); the creation time at first.
+    pub updated_at: i64,
 }
 
 /// A `clients` row as stored; the rest of the server sees `domain::clients::Client`, which

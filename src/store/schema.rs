@@ -9,6 +9,13 @@ diesel::table! {
         password_hash -> Text,
         disabled -> Bool,
         created_at -> BigInt,
+        email -> Nullable<Text>,
+        email_verified -> Bool,
+        name -> Nullable<Text>,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        preferred_username -> Nullable<Text>,
+        updated_at -> BigInt,
     }
 }
 

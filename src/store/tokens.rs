@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::exchange::{self, Exchanged};
-use super::models::Token;
+use super::models::{Token, User};
 use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::db_run;
@@ -151,6 +151,24 @@ pub async fn find_with_user(
             username,
             user_disabled: disabled == Some(true),
         }))
+    })
+}
+
+/// A token and the user it was issued for (None for a client's own token), in one indexed
+/// read: what userinfo needs.
+pub async fn find_with_owner(
+    pool: &Pool,
+    token_hash: &Digest,
+) -> StoreResult<Option<(Token, Option<User>)>> {
+    use super::schema::users;
+    db_run!(pool, |conn| {
+        Ok(tokens::table
+            .left_join(users::table)
+            .filter(tokens::token_hash.eq(token_hash.as_bytes()))
+            .select((Token::as_select(), Option::<User>::as_select()))
+            .first(conn)
+            .await
+            .optional()?)
     })
 }
 

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::models::User;
+use super::models::{Profile, User};
 use super::schema::users;
 use super::{Pool, StoreResult};
 use crate::db_run;
@@ -44,6 +44,17 @@ pub async fn set_password_hash(pool: &Pool, username: &str, hash: &str) -> Store
     db_run!(pool, |conn| {
         let n = diesel::update(users::table.filter(users::username.eq(username)))
             .set(users::password_hash.eq(hash))
+            .execute(conn)
+            .await?;
+        Ok(n > 0)
+    })
+}
+
+/// Returns whether a user by that name existed.
+pub async fn set_profile(pool: &Pool, username: &str, profile: &Profile) -> StoreResult<bool> {
+    db_run!(pool, |conn| {
+        let n = diesel::update(users::table.filter(users::username.eq(username)))
+            .set(profile)
             .execute(conn)
             .await?;
         Ok(n > 0)

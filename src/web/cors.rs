@@ -50,18 +50,24 @@ pub fn apply(mut r: Response, state: &AppState, origin: Option<&str>, policy: Po
 
 /// Preflight (`OPTIONS`) answers for the CORS-enabled paths.
 pub fn preflight(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    // Each CORS-enabled path with its policy and the methods a page may use on it.
     let path = warp::path!("oauth2" / "token")
-        .map(|| Policy::Configured)
-        .or(warp::path!("oauth2" / "revoke").map(|| Policy::Configured))
+        .map(|| (Policy::Configured, "POST"))
+        .or(warp::path!("oauth2" / "revoke").map(|| (Policy::Configured, "POST")))
         .unify()
-        .or(warp::path!(".well-known" / "oauth-authorization-server").map(|| Policy::AnyOrigin))
+        .or(warp::path!("oauth2" / "userinfo").map(|| (Policy::AnyOrigin, "GET, POST")))
+        .unify()
+        .or(warp::path!(".well-known" / "oauth-authorization-server")
+            .map(|| (Policy::AnyOrigin, "GET")))
         .unify();
     // Path before method: a method filter first would turn every unknown path into a 405.
     path.and(warp::options())
         .and(warp::header::optional::<String>("origin"))
         .and(with_state(state))
         .map(
-            |policy: Policy, origin: Option<String>, state: Arc<AppState>| {
+            |(policy, methods): (Policy, &'static str),
+             origin: Option<String>,
+             state: Arc<AppState>| {
                 let base =
                     warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response();
                 let mut r = apply(base, &state, origin.as_deref(), policy);
@@ -69,11 +75,6 @@ pub fn preflight(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
                 {
                     let h = r.headers_mut();
-                    let methods = if matches!(policy, Policy::AnyOrigin) {
-                        "GET"
-                    } else {
-                        "POST"
-                    };
                     h.insert(
                         header::ACCESS_CONTROL_ALLOW_METHODS,
                         HeaderValue::from_static(methods),

@@ -38,9 +38,10 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 }
 
 /// The RFC 8414 document plus what OpenID Connect Discovery 1.0 §3 adds. Only what is built is
-/// listed: no userinfo or end-session endpoint yet.
+/// listed: no end-session endpoint yet.
 pub fn openid_document(settings: &Settings) -> serde_json::Value {
     let mut doc = document(settings);
+    doc["userinfo_endpoint"] = json!(format!("{}/oauth2/userinfo", settings.issuer()));
     doc["subject_types_supported"] = json!(["public"]);
     doc["id_token_signing_alg_values_supported"] = json!(crate::keys::Algorithm::ALL
         .iter()
@@ -54,7 +55,14 @@ pub fn openid_document(settings: &Settings) -> serde_json::Value {
         "iat",
         "auth_time",
         "nonce",
-        "at_hash"
+        "at_hash",
+        "preferred_username",
+        "name",
+        "given_name",
+        "family_name",
+        "updated_at",
+        "email",
+        "email_verified"
     ]);
     doc["claims_parameter_supported"] = json!(false);
     doc["request_parameter_supported"] = json!(false);
@@ -89,16 +97,15 @@ pub fn document(settings: &Settings) -> serde_json::Value {
     doc
 }
 
-/// The scopes registration allows, and `openid` (a client given it receives id_tokens).
+/// The scopes OpenID Connect defines that Portcullis acts on (`openid`: id_tokens and
+/// userinfo; `profile`, `email`: the claims userinfo releases, Core 1.0 §5.4), then those
+/// registration allows.
 fn scopes_supported(settings: &Settings) -> Vec<&str> {
-    let mut scopes: Vec<&str> = settings
-        .registration
-        .allowed_scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .collect();
-    if !scopes.contains(&crate::oauth::id_token::OPENID) {
-        scopes.insert(0, crate::oauth::id_token::OPENID);
+    let mut scopes = vec![crate::oauth::id_token::OPENID, "profile", "email"];
+    for s in settings.registration.allowed_scope.split(' ') {
+        if !s.is_empty() && !scopes.contains(&s) {
+            scopes.push(s);
+        }
     }
     scopes
 }

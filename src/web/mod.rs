@@ -25,6 +25,7 @@ pub mod server;
 mod state;
 pub mod tls;
 pub mod token;
+pub mod userinfo;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(metadata::routes(state.clone()))
         .unify()
         .or(jwks::routes(state.clone()))
+        .unify()
+        .or(userinfo::routes(state.clone()))
         .unify()
         .or(cors::preflight(state.clone()))
         .unify();

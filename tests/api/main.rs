@@ -36,3 +36,4 @@ mod sessions;
 mod settings;
 mod tls;
 mod token;
+mod userinfo;
