@@ -5,6 +5,7 @@
 //!   which RFC 7009 §2.2.1 and RFC 7662 §2.3 reuse for revocation and introspection;
 //! - RFC 6750 §3.1 (bearer tokens) and RFC 7009 §2.2.1's `unsupported_token_type`;
 //! - RFC 7591 §3.2.2 (dynamic registration);
+//! - OpenID Connect Core 1.0 §3.1.2.6 (authentication errors, redirected like RFC 6749's);
 //! - two of Portcullis's own, for requests no endpoint takes (no RFC names these).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,11 @@ pub enum ErrorCode {
     // RFC 7591
     InvalidRedirectUri,
     InvalidClientMetadata,
+    // OpenID Connect Core 1.0
+    LoginRequired,
+    ConsentRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
     // Portcullis
     NotFound,
     MethodNotAllowed,
@@ -51,6 +57,10 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
         }
@@ -85,6 +95,10 @@ mod tests {
             UnsupportedTokenType,
             InvalidRedirectUri,
             InvalidClientMetadata,
+            LoginRequired,
+            ConsentRequired,
+            RequestNotSupported,
+            RequestUriNotSupported,
             NotFound,
             MethodNotAllowed,
         ];

@@ -58,12 +58,9 @@ pub fn check_profile(p: &Profile) -> Result<(), AccountError> {
         text(label, v, 255)?;
     }
     if let Some(email) = &p.email {
-        let well_formed = email
-            .split_once('@')
-            .is_some_and(|(local, domain)| {
-                !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-            })
-            && !email.chars().any(char::is_whitespace);
+        let well_formed = email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        }) && !email.chars().any(char::is_whitespace);
         if !well_formed {
             return Err(AccountError::Invalid(format!(
                 "{email:?} is not an e-mail address"
@@ -85,7 +82,15 @@ pub async fn create_user(
     iterations: u32,
     now: i64,
 ) -> Result<User, AccountError> {
-    create_user_with(pool, username, password, Profile::default(), iterations, now).await
+    create_user_with(
+        pool,
+        username,
+        password,
+        Profile::default(),
+        iterations,
+        now,
+    )
+    .await
 }
 
 /// `create_user` with profile claims (`user add --email …`).

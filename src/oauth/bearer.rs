@@ -165,7 +165,9 @@ mod tests {
     fn the_scheme_is_case_insensitive_and_others_are_no_credential() {
         // RFC 7235 §2.1: auth-scheme is case-insensitive.
         assert_eq!(
-            BearerCheck::start(header("bEaReR abc"), "").unwrap().token(),
+            BearerCheck::start(header("bEaReR abc"), "")
+                .unwrap()
+                .token(),
             "abc"
         );
         assert_eq!(

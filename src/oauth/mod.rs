@@ -11,8 +11,8 @@
 
 pub mod account;
 pub mod accounts;
-pub mod bearer;
 pub mod authorize;
+pub mod bearer;
 pub mod client_auth;
 pub mod client_cache;
 pub mod error;

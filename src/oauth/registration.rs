@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use super::bearer::{self, BearerCheck, Presented};
 use super::accounts::{build_client, metadata_object, AccountError, Lifetimes};
+use super::bearer::{self, BearerCheck, Presented};
 use crate::domain::clients::{could_be_client_id, Client};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::registration::{self, MetadataError};

@@ -9,8 +9,8 @@ use super::id_token::OPENID;
 use super::introspect::is_live;
 use crate::domain::secret::Secret;
 use crate::store::models::{TokenKind, User};
-use crate::store::{tokens, StoreError};
 use crate::store::Pool;
+use crate::store::{tokens, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserinfoError {

@@ -58,7 +58,16 @@ pub struct User {
 /// OpenID Connect Core 1.0 §5.1 standard claims a user may have; `None` is "not set".
 /// Validated by `accounts::check_profile` before it is stored.
 #[derive(
-    Debug, Clone, Default, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Queryable,
+    Selectable,
+    Insertable,
+    AsChangeset,
+    Serialize,
+    Deserialize,
 )]
 #[diesel(table_name = users, treat_none_as_null = true)]
 #[diesel(check_for_backend(diesel::mysql::Mysql, diesel::sqlite::Sqlite))]

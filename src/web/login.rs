@@ -73,8 +73,14 @@ async fn show(state: Arc<AppState>, query: String) -> Result<Response, ApiError>
     let return_to = Params::parse(&query)
         .ok()
         .and_then(|p| p.get("return_to").map(str::to_string));
+    let return_to = safe_return_to(return_to.as_deref());
+    // OpenID Connect Core 1.0 §3.1.2.1 `login_hint`: pre-fills the username when it could be
+    // one (a hint may be an e-mail address or anything else; those are not shown).
+    let hint = request_param(&return_to, "login_hint")
+        .filter(|h| crate::oauth::accounts::check_username(h).is_ok());
     let form = LoginForm {
-        return_to: safe_return_to(return_to.as_deref()),
+        username: hint.as_deref().unwrap_or_default(),
+        return_to,
         ..LoginForm::default()
     };
     login_form(&state, form, StatusCode::OK).await
@@ -119,11 +125,15 @@ async fn login_form(
 /// name a client at all (anything else is never looked up: MariaDB refuses to compare
 /// non-ASCII text with the ASCII column).
 fn client_id_in(return_to: &str) -> Option<String> {
+    request_param(return_to, "client_id").filter(|id| could_be_client_id(id))
+}
+
+/// A parameter of the authorization request `return_to` leads back to.
+fn request_param(return_to: &str, name: &str) -> Option<String> {
     let query = return_to.strip_prefix("/oauth2/authorize?")?;
     url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "client_id")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-        .filter(|id| could_be_client_id(id))
 }
 
 /// `return_to` may only be a path on this server: no scheme, no `//host`, no backslash tricks.

@@ -64,6 +64,7 @@ pub fn openid_document(settings: &Settings) -> serde_json::Value {
         "email",
         "email_verified"
     ]);
+    doc["prompt_values_supported"] = json!(crate::oauth::authorize::PROMPT_VALUES);
     doc["claims_parameter_supported"] = json!(false);
     doc["request_parameter_supported"] = json!(false);
     // Its default is true (§3), so it must be said.

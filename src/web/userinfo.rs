@@ -60,7 +60,11 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(form_body())
         .and(with_state(state))
         .then(
-            |auth: Option<String>, origin: Option<String>, ct: Option<String>, body: Bytes, state| {
+            |auth: Option<String>,
+             origin: Option<String>,
+             ct: Option<String>,
+             body: Bytes,
+             state| {
                 answer(state, origin, move |state: Arc<AppState>| async move {
                     // A POST with the header alone may have no body at all.
                     let params = if body.is_empty() && ct.is_none() {
@@ -113,7 +117,9 @@ fn claims_response(claims: &serde_json::Value) -> Response {
 pub fn refusal(e: &BearerError) -> Response {
     let (status, code) = match e {
         BearerError::Missing => (StatusCode::UNAUTHORIZED, None),
-        BearerError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, Some(ErrorCode::InvalidRequest)),
+        BearerError::InvalidRequest(_) => {
+            (StatusCode::BAD_REQUEST, Some(ErrorCode::InvalidRequest))
+        }
         BearerError::InvalidToken => (StatusCode::UNAUTHORIZED, Some(ErrorCode::InvalidToken)),
         BearerError::InsufficientScope(_) => {
             (StatusCode::FORBIDDEN, Some(ErrorCode::InsufficientScope))

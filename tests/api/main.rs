@@ -28,6 +28,7 @@ mod migrations;
 mod openid;
 mod oxide_auth_pins;
 mod pages;
+mod prompt;
 mod proxies;
 mod records;
 mod registration;

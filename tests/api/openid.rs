@@ -13,7 +13,7 @@ use crate::helpers::*;
 
 async fn openid_client(app: &TestApp) -> TestClient {
     app.client_with(
-        |s| s.scope = "openid read write".into(),
+        |s| s.scope = "openid profile read write".into(),
         portcullis::oauth::accounts::Lifetimes::default(),
     )
     .await
@@ -52,6 +52,7 @@ async fn a_stock_relying_party_discovers_signs_in_and_verifies_the_id_token() {
             Nonce::new_random,
         )
         .add_scope(Scope::new("read".into()))
+        .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(challenge)
         .url();
     let query: Vec<(String, String)> = auth_url.query_pairs().into_owned().collect();
@@ -113,6 +114,23 @@ async fn a_stock_relying_party_discovers_signs_in_and_verifies_the_id_token() {
         .expect("a valid refreshed id_token");
     assert_eq!(again.subject(), claims.subject());
     assert_eq!(again.auth_time(), claims.auth_time());
+
+    // Core 1.0 §5.3: userinfo from the discovered endpoint; the library checks that its `sub`
+    // is the id_token's (§5.3.2) and reads the profile claims.
+    let info: openidconnect::core::CoreUserInfoClaims = client
+        .user_info(
+            refreshed.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
+        .expect("userinfo_endpoint in discovery")
+        .request_async(&http)
+        .await
+        .expect("userinfo");
+    assert_eq!(info.subject(), claims.subject());
+    assert_eq!(
+        info.preferred_username().map(|u| u.as_str()),
+        Some("olivia")
+    );
 }
 
 #[tokio::test]
@@ -429,7 +447,7 @@ async fn the_cli_sets_a_clients_id_token_algorithm() {
     assert!(err.contains("not one of RS256, ES256, EdDSA"), "{err}");
 }
 
-fn claims_of(token: &str) -> Value {
+pub fn claims_of(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(

@@ -74,14 +74,18 @@ async fn scopes_release_the_claims_they_name() {
         .unwrap();
 
     // Core 1.0 §5.3.2: `sub` always, and the same `sub` as the id_token.
-    let only_openid = claims(userinfo_get(&app, &access_token(&app, &c, "openid").await).await).await;
+    let only_openid =
+        claims(userinfo_get(&app, &access_token(&app, &c, "openid").await).await).await;
     assert_eq!(only_openid, serde_json::json!({ "sub": user.id }));
 
     // §5.4: `profile` releases the name claims and updated_at, not the e-mail address.
     let t = access_token(&app, &c, "openid profile").await;
     let profile = claims(userinfo_get(&app, &t).await).await;
     assert_eq!(profile["sub"], user.id);
-    assert_eq!(profile["preferred_username"], "quinn", "the username by default");
+    assert_eq!(
+        profile["preferred_username"], "quinn",
+        "the username by default"
+    );
     assert_eq!(profile["name"], "Quinn Ó Briain");
     assert_eq!(profile["given_name"], "Quinn");
     assert_eq!(profile["family_name"], "Ó Briain");
@@ -102,13 +106,21 @@ async fn scopes_release_the_claims_they_name() {
         let app = spawn_app().await;
         app.add_user("quinn").await;
         let c = app
-            .client_with(|s| s.scope = "openid profile email".into(), Lifetimes::default())
+            .client_with(
+                |s| s.scope = "openid profile email".into(),
+                Lifetimes::default(),
+            )
             .await;
         (app, c)
     };
     let t = access_token(&app2, &c2, "openid profile email").await;
     let bare = claims(userinfo_get(&app2, &t).await).await;
-    let keys: Vec<&str> = bare.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = bare
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["preferred_username", "sub", "updated_at"], "{bare}");
 }
 
@@ -383,14 +395,22 @@ async fn profile_claims_are_set_from_the_command_line() {
         .contains("no user named"));
     assert_eq!(find(pool.clone()).await, p);
     // email_verified means nothing without an address.
-    assert!(cli
-        .run_with_stdin(
-            &["user", "add", "sam", "--password-stdin", "--email-verified", "true"],
+    assert!(
+        cli.run_with_stdin(
+            &[
+                "user",
+                "add",
+                "sam",
+                "--password-stdin",
+                "--email-verified",
+                "true"
+            ],
             Some("pw\n"),
         )
         .status
         .code()
-        == Some(1));
+            == Some(1)
+    );
     assert!(portcullis::store::users::find_by_username(&pool, "sam")
         .await
         .unwrap()
@@ -421,7 +441,14 @@ async fn discovery_names_the_endpoint_and_the_claims() {
             "{scope}"
         );
     }
-    for claim in ["sub", "email", "email_verified", "preferred_username", "name", "updated_at"] {
+    for claim in [
+        "sub",
+        "email",
+        "email_verified",
+        "preferred_username",
+        "name",
+        "updated_at",
+    ] {
         assert!(
             doc["claims_supported"]
                 .as_array()

@@ -6,15 +6,23 @@
 //! request invalid otherwise, client vetted          → ErrorRedirect (§4.1.2.1)
 //! … client self-registered, user not signed in      → UnvettedErrorRedirect (RFC 9700 §4.11.2)
 //! … client self-registered, user signed in          → ErrorRedirect
+//! request objects (OpenID Connect Core 1.0 §6)       → ErrorRedirect request_not_supported
 //! no live session                                   → LoginNeeded
+//! … with prompt=none (Core 1.0 §3.1.2.6)            → ErrorRedirect login_required
 //! a consent answer not from this site               → ForgedDecision
 //! "deny"                                            → ErrorRedirect access_denied
-//! "allow", or consent already covers the request    → RedirectWithCode (§4.1.2, RFC 9207 iss)
+//! "allow"                                           → RedirectWithCode (§4.1.2, RFC 9207 iss)
+//! prompt=login, or sign-in older than max_age       → LoginNeeded (none: login_required)
+//! consent covers the request and no prompt=consent  → RedirectWithCode
+//! prompt=none                                       → ErrorRedirect consent_required
 //! otherwise                                         → ConsentNeeded
 //! ```
 
 mod machine;
+mod prompt;
 mod request;
+
+pub use prompt::SUPPORTED as PROMPT_VALUES;
 
 pub use request::{append_query, AuthRequest, ErrorRedirect, REQUEST_PARAMS};
 
@@ -22,6 +30,7 @@ use self::request::Invalid;
 use super::client_cache::ClientCache;
 use super::login::{self, ActiveSession};
 use super::params::Params;
+use super::ErrorCode;
 use crate::settings::Settings;
 use crate::store::{Pool, StoreError};
 
@@ -135,9 +144,11 @@ pub async fn authorize(
         None => None,
     };
     let Some((session, consent)) = found else {
-        return Ok(Outcome::LoginNeeded {
-            return_to: return_to(&req),
-        });
+        if req.prompt.none {
+            let e = request::refused(&req, ErrorCode::LoginRequired, "the user is not signed in");
+            return Ok(error_redirect(e, false, issuer));
+        }
+        return Ok(login_needed(&req, now));
     };
     let user_id = session.user.id.as_str();
     let auth_time = session.session.created_at;
@@ -156,9 +167,29 @@ pub async fn authorize(
         let to = request::issue_code(pool, settings, user_id, auth_time, &req, now).await?;
         return Ok(Outcome::RedirectWithCode(to));
     }
-    if request::consent_covers(consent.as_ref(), &req) {
+    // Core 1.0 §3.1.2.1: prompt=login and max_age ask for a sign-in of their own.
+    if req.prompt.needs_login(auth_time, now) {
+        if req.prompt.none {
+            let e = request::refused(
+                &req,
+                ErrorCode::LoginRequired,
+                "the sign-in is older than max_age allows",
+            );
+            return Ok(error_redirect(e, true, issuer));
+        }
+        return Ok(login_needed(&req, now));
+    }
+    if !req.prompt.consent && request::consent_covers(consent.as_ref(), &req) {
         let to = request::issue_code(pool, settings, user_id, auth_time, &req, now).await?;
         return Ok(Outcome::RedirectWithCode(to));
+    }
+    if req.prompt.none {
+        let e = request::refused(
+            &req,
+            ErrorCode::ConsentRequired,
+            "the user has not allowed this application what it asks for",
+        );
+        return Ok(error_redirect(e, true, issuer));
     }
     Ok(Outcome::ConsentNeeded(Box::new(ConsentQuestion {
         return_to: return_to(&req),
@@ -170,6 +201,21 @@ pub async fn authorize(
 /// Where to come back to after signing in or answering the consent form: this request again.
 fn return_to(req: &AuthRequest) -> String {
     format!("/oauth2/authorize?{}", req.params.to_query())
+}
+
+/// To the login page and back. A request that wants a fresh sign-in comes back marked with
+/// the time it was sent, so the sign-in it gets satisfies it (`prompt.rs`).
+fn login_needed(req: &AuthRequest, now: i64) -> Outcome {
+    if !req.prompt.forces_login() {
+        return Outcome::LoginNeeded {
+            return_to: return_to(req),
+        };
+    }
+    let mut params = req.params.clone();
+    params.insert(prompt::LOGIN_AFTER, &now.to_string());
+    Outcome::LoginNeeded {
+        return_to: format!("/oauth2/authorize?{}", params.to_query()),
+    }
 }
 
 /// An error redirect, followed at once when the client's redirect URIs were vetted or the user

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use super::machine::{pre_grant_scope, MachineVerdict};
+use super::prompt::Prompt;
 use crate::domain::clients::{could_be_client_id, redirect_uri_matches, Client, GrantType};
 use crate::domain::pkce;
 use crate::domain::scope::Scope;
@@ -48,6 +49,8 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     /// OpenID Connect's `nonce`, returned in the id_token.
     pub nonce: Option<String>,
+    /// OpenID Connect's `prompt` and `max_age`.
+    pub prompt: Prompt,
     /// The parameters as received, to carry through login and the consent form.
     pub params: Params,
 }
@@ -148,6 +151,15 @@ pub async fn validate(
         ))
     };
 
+    // OpenID Connect Core 1.0 §6: request objects, by value or by reference, are not
+    // supported (discovery says so), and are refused rather than ignored: their contents
+    // would override the plain parameters.
+    if params.contains("request") {
+        return fail(RequestNotSupported, "request objects are not supported");
+    }
+    if params.contains("request_uri") {
+        return fail(RequestUriNotSupported, "request_uri is not supported");
+    }
     match params.get("response_type") {
         None => return fail(InvalidRequest, "response_type is required"),
         Some("code") => {}
@@ -206,6 +218,10 @@ pub async fn validate(
         return fail(InvalidRequest, "nonce is longer than 255 characters");
     }
     let nonce = nonce.map(str::to_string);
+    let prompt = match Prompt::parse(&params) {
+        Ok(p) => p,
+        Err(why) => return fail(InvalidRequest, &why),
+    };
     let scope = match pre_grant_scope(&params, &client.client_id, &redirect_uri, &scope) {
         Ok(s) => s,
         Err(MachineVerdict::Refused(code)) => {
@@ -221,6 +237,7 @@ pub async fn validate(
         scope,
         code_challenge: challenge,
         nonce,
+        prompt,
         params,
     })
 }
@@ -353,11 +370,16 @@ pub async fn issue_code(
 
 /// The user said no (RFC 6749 §4.1.2.1 `access_denied`).
 pub fn denied(req: &AuthRequest) -> ErrorRedirect {
+    refused(req, AccessDenied, "the user denied the request")
+}
+
+/// An error about a valid request, sent back to its redirect URI.
+pub fn refused(req: &AuthRequest, code: ErrorCode, description: &str) -> ErrorRedirect {
     ErrorRedirect {
         client: req.client.clone(),
         redirect_uri: req.redirect_uri.clone(),
-        code: AccessDenied,
-        description: "the user denied the request".into(),
+        code,
+        description: description.into(),
         state: req.state.clone(),
     }
 }
