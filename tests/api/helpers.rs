@@ -202,6 +202,13 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.expect("request")
     }
+
+    /// The OpenID Connect discovery document (Discovery 1.0 §4), which must be served.
+    pub async fn openid_configuration(&self) -> serde_json::Value {
+        let r = self.get("/.well-known/openid-configuration").await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
 }
 
 /// The `portcullis` binary, run with `--config`-free settings from the environment.

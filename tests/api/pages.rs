@@ -558,3 +558,37 @@ async fn forms_posted_from_other_sites_are_refused() {
     assert_eq!(b.h1().await, "Your account", "still signed in");
     b.close().await;
 }
+
+/// OpenID Connect Core 1.0 §3.1.2.1 in a real browser: `login_hint` fills in the username
+/// (and the focus goes to the password), and `prompt=login` brings the login form back though
+/// the session is live; after it the application gets its code with no further question.
+#[tokio::test]
+async fn login_hint_and_prompt_login_in_a_browser() {
+    let s = scene().await;
+    let b = Browser::start(Options::desktop()).await;
+    b.goto(&format!("{}&login_hint=alice", s.authorize_url))
+        .await;
+    assert_eq!(b.url().await.path(), "/login");
+    assert_eq!(b.value_of("#username").await, "alice");
+    assert_eq!(b.focused().await, "password");
+    b.check("login-hint").await;
+    b.sign_in("alice", PASSWORD).await;
+    b.tab_to("Allow").await;
+    b.enter_and_wait().await;
+    assert!(query_of(b.url().await.as_str()).contains_key("code"));
+
+    b.goto(&format!("{}&prompt=login", s.authorize_url)).await;
+    assert_eq!(b.url().await.path(), "/login", "signed in, but asked again");
+    assert!(b.text().await.contains("to continue to Photo Album"));
+    b.sign_in("alice", PASSWORD).await;
+    let back = b.url().await;
+    assert_eq!(
+        back.as_str().split('?').next().unwrap(),
+        s.client.redirect_uri,
+        "allowed before: straight back to the application"
+    );
+    let q = query_of(back.as_str());
+    assert_eq!(q["state"], "st-42");
+    assert!(q.contains_key("code"));
+    b.close().await;
+}

@@ -287,13 +287,7 @@ async fn request_objects_are_refused() {
         &s.app.base,
     );
     // Discovery says which prompt values work (and already says request objects do not).
-    let doc: serde_json::Value = s
-        .app
-        .get("/.well-known/openid-configuration")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = s.app.openid_configuration().await;
     assert_eq!(
         doc["prompt_values_supported"],
         serde_json::json!(["none", "login", "consent", "select_account"])

@@ -420,12 +420,7 @@ async fn profile_claims_are_set_from_the_command_line() {
 #[tokio::test]
 async fn discovery_names_the_endpoint_and_the_claims() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .get("/.well-known/openid-configuration")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openid_configuration().await;
     // OpenID Connect Discovery 1.0 §3.
     assert_eq!(
         doc["userinfo_endpoint"],

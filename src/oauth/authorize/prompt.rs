@@ -105,7 +105,9 @@ mod tests {
         assert!(prompt("prompt=none").unwrap().none);
         assert!(prompt("prompt=none%20login").is_err());
         assert!(prompt("prompt=sideways").is_err());
-        for bad in ["-1", "1.5", "", "12345678901", "1e3"] {
+        // RFC 6749 §3.1: an empty parameter is as if it were not sent.
+        assert_eq!(prompt("max_age=").unwrap().max_age, None);
+        for bad in ["-1", "1.5", "12345678901", "1e3", "+5"] {
             assert!(prompt(&format!("max_age={bad}")).is_err(), "{bad}");
         }
     }
