@@ -6,7 +6,9 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::open_store;
-use crate::domain::clients::{Client, NewClientSpec};
+use crate::domain::clients::{
+    check_redirect_uri, Client, NewClientSpec, POST_LOGOUT_REDIRECT_URIS,
+};
 use crate::domain::registration::ID_TOKEN_ALG;
 use crate::domain::secret::{prefix, Secret};
 use crate::oauth::accounts::{self, Lifetimes};
@@ -43,6 +45,9 @@ pub enum ClientCommand {
         /// How its OpenID Connect id_tokens are signed: RS256 (default), ES256 or EdDSA.
         #[arg(long, value_name = "ALG", value_parser = parse_id_token_alg)]
         id_token_alg: Option<String>,
+        /// Where RP-Initiated Logout may send the user afterwards (repeat for several).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -89,6 +94,7 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
             refresh_token_ttl,
             resource_server,
             id_token_alg,
+            post_logout_redirect_uris,
             json,
         } => {
             let spec = NewClientSpec {
@@ -101,6 +107,9 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
                 resource_server,
             };
             // Validate before touching the database, so a typo never needs a connection.
+            for uri in &post_logout_redirect_uris {
+                check_redirect_uri(uri, public)?;
+            }
             spec.clone().validate()?;
             let pool = open_store(settings).await?;
             let lifetimes = Lifetimes {
@@ -110,6 +119,12 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
             let mut extra = serde_json::Map::new();
             if let Some(alg) = id_token_alg {
                 extra.insert(ID_TOKEN_ALG.into(), json!(alg));
+            }
+            if !post_logout_redirect_uris.is_empty() {
+                extra.insert(
+                    POST_LOGOUT_REDIRECT_URIS.into(),
+                    json!(post_logout_redirect_uris),
+                );
             }
             let (client, secret) =
                 accounts::create_client_with(&pool, spec, lifetimes, extra, crate::now()).await?;
@@ -211,6 +226,7 @@ fn describe(c: &Client) -> serde_json::Value {
         "refresh_token_ttl": c.refresh_token_ttl,
         "resource_server": c.resource_server,
         "id_token_signed_response_alg": crate::oauth::id_token::client_alg(c).name(),
+        "post_logout_redirect_uris": c.post_logout_redirect_uris().collect::<Vec<_>>(),
         "created_at": c.created_at,
     })
 }

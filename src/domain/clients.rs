@@ -162,7 +162,21 @@ impl Client {
     pub fn client_uri(&self) -> Option<&str> {
         self.metadata.get("client_uri").and_then(|v| v.as_str())
     }
+
+    /// Where RP-Initiated Logout may send the user afterwards (OpenID Connect RP-Initiated
+    /// Logout 1.0 §3.1), as registered: matched exactly, like redirect URIs.
+    pub fn post_logout_redirect_uris(&self) -> impl Iterator<Item = &str> {
+        self.metadata
+            .get(POST_LOGOUT_REDIRECT_URIS)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+    }
 }
+
+/// The client metadata name of `Client::post_logout_redirect_uris`.
+pub const POST_LOGOUT_REDIRECT_URIS: &str = "post_logout_redirect_uris";
 
 /// A client as the operator or developer describes it, before it is stored.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::clients::{
     check_redirect_uri, NewClientSpec, AUTH_BASIC, AUTH_NONE, GRANT_AUTHORIZATION_CODE,
+    POST_LOGOUT_REDIRECT_URIS,
 };
 use super::error_code::ErrorCode;
 use super::scope::Scope;
@@ -142,6 +143,14 @@ pub fn validate(body: &Value, allowed_scope: &Scope) -> Result<Registration, Met
             )));
         }
         metadata.insert(ID_TOKEN_ALG.into(), Value::from(alg));
+    }
+    // RP-Initiated Logout 1.0 §3.1: the same rules as redirect URIs.
+    if let Some(uris) = strings(body, POST_LOGOUT_REDIRECT_URIS)? {
+        for uri in &uris {
+            check_redirect_uri(uri, public)
+                .map_err(|e| invalid(format!("{POST_LOGOUT_REDIRECT_URIS}: {e}")))?;
+        }
+        metadata.insert(POST_LOGOUT_REDIRECT_URIS.into(), Value::from(uris));
     }
     if let Some(contacts) = strings(body, "contacts")? {
         metadata.insert("contacts".into(), Value::from(contacts));

@@ -194,6 +194,27 @@ impl PrivateKey {
     }
 }
 
+impl PrivateKey {
+    /// Whether `sig` is this key's JWS signature of `input`, checked with the public half.
+    pub fn verify(&self, input: &[u8], sig: &[u8]) -> bool {
+        let (alg, public): (&dyn signature::VerificationAlgorithm, &[u8]) = match &self.pair {
+            // The DER RSAPublicKey ring reads back; moduli from 2048 to 8192 bits.
+            Pair::Rsa(pair) => (
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                pair.public().as_ref(),
+            ),
+            Pair::Ecdsa(pair) => (
+                &signature::ECDSA_P256_SHA256_FIXED,
+                pair.public_key().as_ref(),
+            ),
+            Pair::Ed25519(pair) => (&signature::ED25519, pair.public_key().as_ref()),
+        };
+        signature::UnparsedPublicKey::new(alg, public)
+            .verify(input, sig)
+            .is_ok()
+    }
+}
+
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -66,6 +66,58 @@ pub fn issue(
     jws::sign(&key, "JWT", &claims).map_err(|e| TokenError::Internal(e.to_string()))
 }
 
+/// An id_token this server issued, presented back as a hint: `id_token_hint` at the
+/// authorization endpoint (Core 1.0 §3.1.2.1) and at the end-session endpoint (RP-Initiated
+/// Logout 1.0 §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    pub sub: String,
+    pub aud: Vec<String>,
+    pub auth_time: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HintError {
+    #[error(transparent)]
+    Jws(#[from] jws::JwsError),
+    #[error("the id_token was not issued by this server")]
+    Issuer,
+    #[error("the id_token has no sub or aud")]
+    Claims,
+}
+
+/// A hint must carry a signature by one of the published keys (retired ones too) under the
+/// allow-list of `jws::verify`, and this issuer. Its `exp` is not checked: both specifications
+/// take an expired id_token as a hint (it says who signed in, not that they still may).
+pub fn verify_hint(
+    keys: &KeyRing,
+    settings: &Settings,
+    token: &str,
+    now: i64,
+) -> Result<Hint, HintError> {
+    let claims = jws::verify(keys, token, now)?;
+    if claims["iss"].as_str() != Some(settings.issuer()) {
+        return Err(HintError::Issuer);
+    }
+    let sub = claims["sub"].as_str().ok_or(HintError::Claims)?.to_string();
+    let aud: Vec<String> = match &claims["aud"] {
+        serde_json::Value::String(a) => vec![a.clone()],
+        serde_json::Value::Array(all) => all
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if aud.is_empty() {
+        return Err(HintError::Claims);
+    }
+    Ok(Hint {
+        sub,
+        aud,
+        auth_time: claims["auth_time"].as_i64(),
+    })
+}
+
 /// Core 1.0 §3.1.3.6: the left half of the hash of the access token, base64url, the hash being
 /// the one of the signature algorithm: SHA-256 for RS256 and ES256, SHA-512 for Ed25519 (the
 /// hash EdDSA uses on that curve; OpenID Connect Core errata set 2).

@@ -15,6 +15,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_cache;
+pub mod end_session;
 pub mod error;
 pub mod grants;
 pub mod id_token;

@@ -82,6 +82,7 @@ async fn handle(
     let outcome = authorize::authorize(
         &state.pool,
         &state.clients,
+        &state.keys,
         settings,
         incoming,
         crate::now(),

@@ -38,10 +38,12 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 }
 
 /// The RFC 8414 document plus what OpenID Connect Discovery 1.0 §3 adds. Only what is built is
-/// listed: no end-session endpoint yet.
+/// listed.
 pub fn openid_document(settings: &Settings) -> serde_json::Value {
     let mut doc = document(settings);
     doc["userinfo_endpoint"] = json!(format!("{}/oauth2/userinfo", settings.issuer()));
+    // RP-Initiated Logout 1.0 §2.1.
+    doc["end_session_endpoint"] = json!(format!("{}/oauth2/logout", settings.issuer()));
     doc["subject_types_supported"] = json!(["public"]);
     doc["id_token_signing_alg_values_supported"] = json!(crate::keys::Algorithm::ALL
         .iter()

@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod client_ip;
 pub mod cookies;
 pub mod cors;
+pub mod end_session;
 pub mod error;
 pub mod health;
 pub mod https_only;
@@ -46,6 +47,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(assets::routes(state.assets.clone()))
         .unify()
         .or(login::routes(state.clone()))
+        .unify()
+        .or(end_session::routes(state.clone()))
         .unify()
         .or(account::routes(state.clone()))
         .unify()

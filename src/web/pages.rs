@@ -126,6 +126,16 @@ pub struct AccountPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "end_session.html")]
+pub struct EndSessionPage<'a> {
+    pub site: &'a Site,
+    pub username: &'a str,
+    pub client_name: Option<&'a str>,
+    pub hidden: &'a [(&'static str, String)],
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage<'a> {
     pub site: &'a Site,

@@ -22,6 +22,7 @@ mod interop;
 mod introspection;
 mod janitor;
 mod keys;
+mod logout;
 mod logs;
 mod metrics;
 mod migrations;

@@ -592,3 +592,35 @@ async fn login_hint_and_prompt_login_in_a_browser() {
     assert!(q.contains_key("code"));
     b.close().await;
 }
+
+/// RP-Initiated Logout 1.0 in a real browser: a sign-out link that cannot be tied to the
+/// session asks first; the form, posted from the page itself, ends the session.
+#[tokio::test]
+async fn an_application_asks_to_sign_out_and_the_user_confirms() {
+    let s = scene().await;
+    let b = Browser::start(Options::desktop()).await;
+    b.goto(&s.authorize_url).await;
+    b.sign_in("alice", PASSWORD).await;
+    b.tab_to("Allow").await;
+    b.enter_and_wait().await;
+
+    b.goto(
+        &s.app
+            .url(&format!("/oauth2/logout?client_id={}", s.client.id)),
+    )
+    .await;
+    assert_eq!(b.h1().await, "Sign out of Portcullis?");
+    let text = b.text().await;
+    assert!(
+        text.contains("Photo Album asks to end your session here"),
+        "{text}"
+    );
+    assert!(text.contains("Signed in as alice"), "{text}");
+    b.check("end-session").await;
+    b.tab_to("Sign out").await;
+    b.enter_and_wait().await;
+    assert_eq!(b.url().await.path(), "/signed-out");
+    b.goto(&s.app.url("/")).await;
+    assert_eq!(b.url().await.path(), "/login", "the session is over");
+    b.close().await;
+}

@@ -28,9 +28,11 @@ pub use request::{append_query, AuthRequest, ErrorRedirect, REQUEST_PARAMS};
 
 use self::request::Invalid;
 use super::client_cache::ClientCache;
+use super::id_token::verify_hint;
 use super::login::{self, ActiveSession};
 use super::params::Params;
 use super::ErrorCode;
+use crate::keys::KeyRing;
 use crate::settings::Settings;
 use crate::store::{Pool, StoreError};
 
@@ -98,6 +100,7 @@ pub enum AuthorizeError {
 pub async fn authorize(
     pool: &Pool,
     cache: &ClientCache,
+    keys: &KeyRing,
     settings: &Settings,
     incoming: Incoming<'_>,
     now: i64,
@@ -143,6 +146,23 @@ pub async fn authorize(
         }
         None => None,
     };
+    // Core 1.0 §3.1.2.1 `id_token_hint`: one of our id_tokens for this client (expired is
+    // fine) naming who the client expects; someone else signed in must sign in as them.
+    let hinted = match req.params.get("id_token_hint") {
+        None => None,
+        Some(token) => match verify_hint(keys, settings, token, now) {
+            Ok(h) if h.aud.iter().any(|a| *a == req.client.client_id) => Some(h.sub),
+            _ => {
+                let e = request::refused(
+                    &req,
+                    ErrorCode::InvalidRequest,
+                    "id_token_hint is not an id_token this server issued to this client",
+                );
+                return Ok(error_redirect(e, found.is_some(), issuer));
+            }
+        },
+    };
+    let found = found.filter(|(s, _)| hinted.as_ref().is_none_or(|sub| *sub == s.user.id));
     let Some((session, consent)) = found else {
         if req.prompt.none {
             let e = request::refused(&req, ErrorCode::LoginRequired, "the user is not signed in");
