@@ -23,10 +23,11 @@ use crate::{Args, Backend};
 
 /// The default order. store-insert runs last: its burst of rows leaves InnoDB flushing for a
 /// while, which would otherwise slow whichever scenario came next.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     "healthz",
     "client-credentials",
     "introspect",
+    "userinfo",
     "refresh",
     "auth-code",
     "auth-code-oidc",
@@ -60,6 +61,8 @@ pub struct Context {
     /// algorithm: the client id and its Basic credentials.
     oidc_clients: Vec<(Algorithm, String, String)>,
     introspect_token: String,
+    /// An access token for the seeded user with `openid profile email`, for userinfo.
+    userinfo_token: String,
     /// Access tokens issued during client-credentials, to revoke later.
     issued: Mutex<Vec<String>>,
 }
@@ -74,9 +77,18 @@ impl Context {
         settings: &portcullis::Settings,
     ) -> anyhow::Result<Self> {
         let now = portcullis::now();
+        // A user with the claims userinfo releases, as a real account would have.
+        let profile = portcullis::store::models::Profile {
+            email: Some("bench@bench.example".into()),
+            email_verified: true,
+            name: Some("Bench User".into()),
+            given_name: Some("Bench".into()),
+            family_name: Some("User".into()),
+            ..Default::default()
+        };
+        let password = Password::new("bench-password");
         let user =
-            accounts::create_user(&pool, "bench", &Password::new("bench-password"), 1000, now)
-                .await?;
+            accounts::create_user_with(&pool, "bench", &password, profile, 1000, now).await?;
         let spec = NewClientSpec {
             name: "Bench".into(),
             redirect_uris: vec![REDIRECT.into()],
@@ -151,8 +163,19 @@ impl Context {
             session_cookie: session.expose().to_string(),
             oidc_clients,
             introspect_token: String::new(),
+            userinfo_token: String::new(),
             issued: Mutex::new(Vec::new()),
         };
+        // The token a relying party holds after an OpenID Connect sign-in, stored the way the
+        // code exchange stores it.
+        let secret = Secret::generate(prefix::ACCESS_TOKEN);
+        let mut row = ctx.access_token_row_for(&secret);
+        row.client_id = ctx.oidc_clients[0].1.clone();
+        row.user_id = Some(ctx.user_id.clone());
+        row.scope = "openid profile email".into();
+        row.auth_time = Some(now);
+        tokens::insert(&ctx.pool, &row).await?;
+        ctx.userinfo_token = secret.expose().to_string();
         // A live access token for introspection, issued the normal way.
         let mut conn = Conn::connect(addr).await?;
         let r = conn.send(&ctx.client_credentials_request()).await?;
@@ -183,7 +206,10 @@ impl Context {
     }
 
     fn access_token_row(&self) -> Token {
-        let secret = Secret::generate(prefix::ACCESS_TOKEN);
+        self.access_token_row_for(&Secret::generate(prefix::ACCESS_TOKEN))
+    }
+
+    fn access_token_row_for(&self, secret: &Secret) -> Token {
         let now = portcullis::now();
         Token {
             token_hash: secret.digest().as_bytes().to_vec(),
@@ -417,6 +443,19 @@ pub fn step_for(ctx: &Arc<Context>, name: &str, keep_issued: bool) -> anyhow::Re
                 let req = req.clone();
                 Box::pin(async move {
                     matches!(expect(&st, &req, 200).await, Some(r) if r.body.starts_with(b"{\"active\":true"))
+                })
+            })
+        }
+        // OpenID Connect Core 1.0 §5.3: the claims for a bearer token (one read, no hashing).
+        "userinfo" => {
+            let req = Arc::new(http::get(
+                "/oauth2/userinfo",
+                &format!("Authorization: Bearer {}\r\n", ctx.userinfo_token),
+            ));
+            Arc::new(move |_, st| {
+                let req = req.clone();
+                Box::pin(async move {
+                    matches!(expect(&st, &req, 200).await, Some(r) if r.body.starts_with(b"{\"email\""))
                 })
             })
         }
