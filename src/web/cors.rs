@@ -1,4 +1,5 @@
-//! CORS for single-page apps. Metadata answers any origin; the token and revocation endpoints
+//! CORS for single-page apps. Metadata, the JWKS and userinfo (whose credential is a bearer
+//! token, never a cookie) answer any origin; the token and revocation endpoints
 //! answer only `cors.allowed_origins`; `/oauth2/authorize` and the HTML pages never send CORS
 //! headers (RFC 9700 §2.6), so nothing here is applied to them.
 

@@ -298,6 +298,11 @@ async fn single_page_apps_may_call_it_from_any_origin() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    // The page may read the challenge that says why (Fetch: not a safelisted header).
+    assert_eq!(
+        r.headers()["access-control-expose-headers"],
+        "WWW-Authenticate"
+    );
     let r = app
         .http
         .request(reqwest::Method::OPTIONS, app.url("/oauth2/userinfo"))
