@@ -107,7 +107,9 @@ where
     let mut r = cors::apply(r, &state, origin.as_deref(), cors::Policy::AnyOrigin);
     // A page must be able to read why it was refused (RFC 6750 §3 puts it in the challenge);
     // a CORS response shows only safelisted headers unless told.
-    if r.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+    if r.headers()
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    {
         r.headers_mut().insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("WWW-Authenticate"),
