@@ -15,7 +15,11 @@
 
 use std::sync::Arc;
 
+// The same browser request as the authorization endpoint's: a POST (an application may send
+// the request as a form post too, §2) is the confirmation form only when it carries
+// `csrf_token`.
 use super::authorize::append_query;
+pub use super::authorize::Incoming;
 use super::client_cache::ClientCache;
 use super::id_token::verify_hint;
 use super::login::{self, ActiveSession};
@@ -24,17 +28,6 @@ use crate::domain::clients::{could_be_client_id, Client};
 use crate::keys::KeyRing;
 use crate::settings::Settings;
 use crate::store::{Pool, StoreError};
-
-/// A browser request to the end-session endpoint, as the web layer received it.
-pub struct Incoming<'a> {
-    /// The query string (GET) or form body (POST).
-    pub raw: &'a str,
-    /// A POST (an application may send the request as a form post too, §2; the confirmation
-    /// form is the POST that carries `csrf_token`).
-    pub is_post: bool,
-    pub session_cookie: Option<&'a str>,
-    pub from_this_site: bool,
-}
 
 #[derive(Debug)]
 pub enum Outcome {

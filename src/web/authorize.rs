@@ -21,7 +21,7 @@ use super::error::{problem_page, problem_page_with_link, Problem};
 use super::pages::PageLink;
 use super::request::{browser, form_body, html, is_form, see_other, Browser};
 use super::same_origin::form_from_this_site;
-use super::{cookies, detached_page, pages, with_state, ApiError, AppState};
+use super::{detached_page, pages, with_state, ApiError, AppState};
 use crate::oauth::authorize::{
     self, AuthorizeError, ConsentQuestion, Incoming, Outcome, REQUEST_PARAMS,
 };
@@ -69,10 +69,7 @@ async fn handle(
     is_post: bool,
 ) -> Result<Response, ApiError> {
     let settings = &state.settings;
-    let cookie = cookies::get(
-        b.cookie.as_deref(),
-        &cookies::name(settings, cookies::SESSION),
-    );
+    let cookie = b.session_cookie(settings);
     let incoming = Incoming {
         raw: &raw,
         is_post,

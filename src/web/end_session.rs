@@ -54,10 +54,7 @@ async fn handle(
     is_post: bool,
 ) -> Result<Response, ApiError> {
     let settings = &state.settings;
-    let cookie = cookies::get(
-        b.cookie.as_deref(),
-        &cookies::name(settings, cookies::SESSION),
-    );
+    let cookie = b.session_cookie(settings);
     let incoming = Incoming {
         raw: &raw,
         is_post,
@@ -75,16 +72,7 @@ async fn handle(
     .await?;
     Ok(match outcome {
         Outcome::ErrorPage(message) => bad_link(&state, &message),
-        Outcome::Forged => problem_page(
-            &state.site,
-            StatusCode::FORBIDDEN,
-            Problem {
-                title: "You are still signed in",
-                message: "The sign-out request did not come from this site, so it was ignored.",
-                next_step: "To sign out, use the Sign out button on your account page.",
-                client_id: None,
-            },
-        ),
+        Outcome::Forged => super::login::forged_sign_out(&state),
         Outcome::SignedOut { to } => {
             with_cookie(see_other(&to), &cookies::clear(settings, cookies::SESSION))
         }

@@ -229,10 +229,7 @@ async fn submit(
     {
         Ok(user) => {
             // A new session id at every login; an old session of this browser ends.
-            if let Some(old) = cookies::get(
-                b.cookie.as_deref(),
-                &cookies::name(settings, cookies::SESSION),
-            ) {
+            if let Some(old) = b.session_cookie(settings) {
                 login::end(&state.pool, &old).await?;
             }
             let cookie = login::start_session(&state.pool, settings, &user, now).await?;
@@ -273,8 +270,7 @@ pub async fn current_session(
     state: &AppState,
     b: &Browser,
 ) -> Result<Option<ActiveSession>, ApiError> {
-    let name = cookies::name(&state.settings, cookies::SESSION);
-    match cookies::get(b.cookie.as_deref(), &name) {
+    match b.session_cookie(&state.settings) {
         Some(value) => {
             Ok(login::resolve(&state.pool, &state.settings, &value, crate::now()).await?)
         }
@@ -310,22 +306,27 @@ async fn logout(state: Arc<AppState>, b: Browser, body: Bytes) -> Result<Respons
         .get("csrf_token")
         .is_some_and(|t| session.csrf_matches(t));
     if !csrf_ok || !form_from_this_site(settings, &b) {
-        return Ok(problem_page(
-            &state.site,
-            StatusCode::FORBIDDEN,
-            Problem {
-                title: "You are still signed in",
-                message: "The sign-out request did not come from this site, so it was ignored.",
-                next_step: "To sign out, use the Sign out button on your account page.",
-                client_id: None,
-            },
-        ));
+        return Ok(forged_sign_out(&state));
     }
     login::end_session(&state.pool, &session).await?;
     Ok(with_cookie(
         see_other(&next),
         &cookies::clear(settings, cookies::SESSION),
     ))
+}
+
+/// A sign-out form that did not come from this site (here or at the end-session endpoint).
+pub fn forged_sign_out(state: &AppState) -> Response {
+    problem_page(
+        &state.site,
+        StatusCode::FORBIDDEN,
+        Problem {
+            title: "You are still signed in",
+            message: "The sign-out request did not come from this site, so it was ignored.",
+            next_step: "To sign out, use the Sign out button on your account page.",
+            client_id: None,
+        },
+    )
 }
 
 #[cfg(test)]

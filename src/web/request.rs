@@ -24,6 +24,17 @@ pub struct Browser {
     pub ip: Option<IpAddr>,
 }
 
+impl Browser {
+    /// The value of this site's session cookie, if the browser sent one.
+    pub fn session_cookie(&self, settings: &crate::settings::Settings) -> Option<String> {
+        use super::cookies;
+        cookies::get(
+            self.cookie.as_deref(),
+            &cookies::name(settings, cookies::SESSION),
+        )
+    }
+}
+
 pub fn browser() -> impl Filter<Extract = (Browser,), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("cookie")
         .and(warp::header::optional::<String>("origin"))

@@ -36,7 +36,8 @@ use crate::keys::KeyRing;
 use crate::settings::Settings;
 use crate::store::{Pool, StoreError};
 
-/// A browser request to the authorization endpoint, as the web layer received it.
+/// A browser request to the authorization (or end-session) endpoint, as the web layer
+/// received it.
 pub struct Incoming<'a> {
     /// The query string (GET) or form body (POST), as received.
     pub raw: &'a str,
