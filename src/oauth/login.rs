@@ -5,7 +5,7 @@ use super::accounts::check_username;
 use crate::domain::password::{self, Password};
 use crate::domain::secret::{prefix, Digest, Secret};
 use crate::settings::{LoginSettings, Settings};
-use crate::store::models::{Consent, Session, User};
+use crate::store::models::{Account, Consent, Session, User};
 use crate::store::{sessions, throttle, users, Pool, StoreError};
 
 /// Sessions are touched at most this often, so a busy user does not cost a write per request.
@@ -193,7 +193,7 @@ pub struct ActiveSession {
     /// The digest of the cookie: the session's key.
     pub id: Digest,
     pub session: Session,
-    pub user: User,
+    pub user: Account,
     csrf_token: String,
 }
 
@@ -257,7 +257,7 @@ async fn keep_alive(
     cookie: &str,
     id: Digest,
     session: Session,
-    user: User,
+    user: Account,
     now: i64,
 ) -> Result<Option<ActiveSession>, StoreError> {
     let idle_expired = session.last_seen_at + settings.session.idle_timeout_secs <= now;

@@ -55,6 +55,18 @@ pub struct User {
     pub profile: Profile,
 }
 
+/// A user as sessions need them: who, and whether still enabled; no password hash and no
+/// profile claims. The authorization endpoint reads it with every request, and the profile's
+/// seven columns cost about 5 % of that path's instructions in MariaDB's protocol alone
+/// (BENCHMARKS.md, session 14).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::mysql::Mysql, diesel::sqlite::Sqlite))]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub disabled: bool,
+}
+
 /// OpenID Connect Core 1.0 §5.1 standard claims a user may have; `None` is "not set".
 /// Validated by `accounts::check_profile` before it is stored.
 #[derive(

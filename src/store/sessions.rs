@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::models::{Consent, Session, User};
+use super::models::{Account, Consent, Session};
 use super::schema::{consents, sessions, users};
 use super::{Pool, StoreResult};
 use crate::db_run;
@@ -20,12 +20,15 @@ pub async fn insert(pool: &Pool, session: &Session) -> StoreResult<()> {
 }
 
 /// The session and its user, whatever their state; the caller applies the expiry rules.
-pub async fn find_with_user(pool: &Pool, id_hash: &Digest) -> StoreResult<Option<(Session, User)>> {
+pub async fn find_with_user(
+    pool: &Pool,
+    id_hash: &Digest,
+) -> StoreResult<Option<(Session, Account)>> {
     db_run!(pool, |conn| {
         Ok(sessions::table
             .inner_join(users::table)
             .filter(sessions::id_hash.eq(id_hash.as_bytes()))
-            .select((Session::as_select(), User::as_select()))
+            .select((Session::as_select(), Account::as_select()))
             .first(conn)
             .await
             .optional()?)
@@ -38,7 +41,7 @@ pub async fn find_with_user_and_consent(
     pool: &Pool,
     id_hash: &Digest,
     client_id: &str,
-) -> StoreResult<Option<(Session, User, Option<Consent>)>> {
+) -> StoreResult<Option<(Session, Account, Option<Consent>)>> {
     db_run!(pool, |conn| {
         Ok(sessions::table
             .inner_join(users::table)
@@ -50,7 +53,7 @@ pub async fn find_with_user_and_consent(
             .filter(sessions::id_hash.eq(id_hash.as_bytes()))
             .select((
                 Session::as_select(),
-                User::as_select(),
+                Account::as_select(),
                 Option::<Consent>::as_select(),
             ))
             .first(conn)

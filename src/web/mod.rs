@@ -43,7 +43,17 @@ pub use state::AppState;
 /// All routes, with security headers and the single `recover`.
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let csp = state.assets.csp.clone();
-    let routes = health::routes(state.clone())
+    // The hot paths first: a request tries each route in turn, and every route it fails costs
+    // path matching and a rejection (BENCHMARKS.md, session 14).
+    let routes = token::routes(state.clone())
+        .or(introspect::routes(state.clone()))
+        .unify()
+        .or(authorize::routes(state.clone()))
+        .unify()
+        .or(userinfo::routes(state.clone()))
+        .unify()
+        .or(health::routes(state.clone()))
+        .unify()
         .or(assets::routes(state.assets.clone()))
         .unify()
         .or(login::routes(state.clone()))
@@ -52,19 +62,11 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(account::routes(state.clone()))
         .unify()
-        .or(authorize::routes(state.clone()))
-        .unify()
-        .or(token::routes(state.clone()))
-        .unify()
-        .or(introspect::routes(state.clone()))
-        .unify()
         .or(register::routes(state.clone()))
         .unify()
         .or(metadata::routes(state.clone()))
         .unify()
         .or(jwks::routes(state.clone()))
-        .unify()
-        .or(userinfo::routes(state.clone()))
         .unify()
         .or(cors::preflight(state.clone()))
         .unify();
