@@ -28,7 +28,11 @@ pub enum KeysCommand {
     },
     /// Cancel a rotation: a key that has not started signing never will. It stays published
     /// for keys.retired_publish_secs. (An active key is replaced with `rotate --now`.)
-    Retire { kid: String },
+    Retire {
+        // A kid is an RFC 7638 thumbprint in base64url: one in 64 starts with '-'.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
     /// Print a new random key-encryption key for keys.encryption_key.
     GenerateEncryptionKey,
 }

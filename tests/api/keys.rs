@@ -378,6 +378,14 @@ async fn the_keys_cli_lists_rotates_and_retires() {
     assert!(cli
         .fails(&["keys", "retire", "nope"])
         .contains("no signing key"));
+    // One kid in 64 starts with '-' (base64url): it is a kid, not a flag.
+    assert!(cli
+        .fails(&[
+            "keys",
+            "retire",
+            "-i_QJWvSqwHDrl10eOZZATEzjvYqQ0Z6oIUchFzbfFc"
+        ])
+        .contains("no signing key"));
     assert!(cli
         .fails(&["keys", "rotate", "--alg", "HS256"])
         .contains("not one of RS256, ES256, EdDSA"));
