@@ -29,6 +29,20 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub branding: BrandingSettings,
     pub scopes: ScopeSettings,
+    /// Resource servers a client may name with RFC 8707 `resource` (`[[resources]]` tables in
+    /// a settings file; not settable from the environment). Empty: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceSettings>,
+}
+
+/// A resource server: its identifier, which becomes the `aud` of the tokens issued for it, and
+/// the scopes it accepts (a grant for it is narrowed to those, plus the OpenID Connect ones).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSettings {
+    /// An absolute URI without a fragment (RFC 8707 §2), e.g. "https://api.example.com".
+    pub identifier: String,
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -193,6 +207,11 @@ pub struct TokenSettings {
     pub refresh_reuse_grace_secs: i64,
     /// Lifetime of an OpenID Connect id_token, in seconds; at most `keys.retired_publish_secs`.
     pub id_token_ttl_secs: i64,
+    /// Lifetime of a JWT access token (RFC 9068) unless its client sets its own: short, since a
+    /// resource server that validates it locally cannot see it revoked before it expires.
+    pub jwt_access_token_ttl_secs: i64,
+    /// The `aud` of a JWT access token whose request named no resource; empty: the issuer.
+    pub default_audience: String,
 }
 
 impl Default for TokenSettings {
@@ -203,6 +222,8 @@ impl Default for TokenSettings {
             code_ttl_secs: 60,
             refresh_reuse_grace_secs: 0,
             id_token_ttl_secs: 3600,
+            jwt_access_token_ttl_secs: 300,
+            default_audience: String::new(),
         }
     }
 }
@@ -366,6 +387,16 @@ impl KeySettings {
     pub fn jwks_max_age_secs(&self) -> i64 {
         (self.publish_ahead_secs - self.refresh_secs as i64) / 2
     }
+}
+
+/// Longest resource identifier: a URI, kept as the `aud` of every token issued for it.
+pub const MAX_RESOURCE_CHARS: usize = 2000;
+
+/// RFC 8707 §2: "an absolute URI … MUST NOT include a fragment component".
+fn is_resource_identifier(s: &str) -> bool {
+    s.len() <= MAX_RESOURCE_CHARS
+        && url::Url::parse(s).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
+        && !s.contains('#')
 }
 
 /// A secret setting; `Debug` hides it.
@@ -697,7 +728,50 @@ impl Settings {
         if self.login.password_hash_iterations < 1000 {
             return invalid("login.password_hash_iterations must be at least 1000".into());
         }
+        if !(1..=k.retired_publish_secs).contains(&self.tokens.jwt_access_token_ttl_secs) {
+            return invalid(
+                "tokens.jwt_access_token_ttl_secs must be positive and at most keys.retired_publish_secs".into(),
+            );
+        }
+        if !self.tokens.default_audience.is_empty()
+            && !is_resource_identifier(&self.tokens.default_audience)
+        {
+            return invalid(format!(
+                "tokens.default_audience {:?} must be an absolute URI without a fragment",
+                self.tokens.default_audience
+            ));
+        }
+        self.validate_resources().map_err(SettingsError::Invalid)
+    }
+
+    fn validate_resources(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.resources {
+            if !is_resource_identifier(&r.identifier) {
+                return Err(format!(
+                    "resources: identifier {:?} must be an absolute URI without a fragment, at most {MAX_RESOURCE_CHARS} characters (RFC 8707 §2)",
+                    r.identifier
+                ));
+            }
+            if !seen.insert(r.identifier.as_str()) {
+                return Err(format!("resources: {:?} is listed twice", r.identifier));
+            }
+            let scopes = r.scopes.join(" ");
+            let one_each = crate::domain::scope::Scope::parse(&scopes)
+                .is_some_and(|s| s.iter().count() == r.scopes.len());
+            if r.scopes.is_empty() || !one_each {
+                return Err(format!(
+                    "resources: the scopes of {:?} must be one or more scope tokens (RFC 6749 §3.3)",
+                    r.identifier
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The configured resource server named `identifier`, compared exactly (RFC 8707 §2).
+    pub fn resource(&self, identifier: &str) -> Option<&ResourceSettings> {
+        self.resources.iter().find(|r| r.identifier == identifier)
     }
 
     /// The issuer without a trailing slash, for building endpoint URLs.

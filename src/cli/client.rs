@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::open_store;
 use crate::domain::clients::{
-    check_redirect_uri, Client, NewClientSpec, POST_LOGOUT_REDIRECT_URIS,
+    check_redirect_uri, Client, NewClientSpec, ACCESS_TOKEN_FORMAT, POST_LOGOUT_REDIRECT_URIS,
 };
 use crate::domain::registration::ID_TOKEN_ALG;
 use crate::domain::secret::{prefix, Secret};
@@ -45,6 +45,10 @@ pub enum ClientCommand {
         /// How its OpenID Connect id_tokens are signed: RS256 (default), ES256 or EdDSA.
         #[arg(long, value_name = "ALG", value_parser = parse_id_token_alg)]
         id_token_alg: Option<String>,
+        /// Its access tokens: opaque (default; introspect them) or jwt (RFC 9068, signed with
+        /// the id_token algorithm, validated by resource servers against the JWKS).
+        #[arg(long, value_name = "FORMAT", value_parser = ["opaque", "jwt"])]
+        access_token_format: Option<String>,
         /// Where RP-Initiated Logout may send the user afterwards (repeat for several).
         #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
         post_logout_redirect_uris: Vec<String>,
@@ -94,6 +98,7 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
             refresh_token_ttl,
             resource_server,
             id_token_alg,
+            access_token_format,
             post_logout_redirect_uris,
             json,
         } => {
@@ -119,6 +124,9 @@ pub async fn run(settings: &Settings, cmd: ClientCommand) -> anyhow::Result<()> 
             let mut extra = serde_json::Map::new();
             if let Some(alg) = id_token_alg {
                 extra.insert(ID_TOKEN_ALG.into(), json!(alg));
+            }
+            if let Some(format) = access_token_format {
+                extra.insert(ACCESS_TOKEN_FORMAT.into(), json!(format));
             }
             if !post_logout_redirect_uris.is_empty() {
                 extra.insert(
@@ -226,6 +234,7 @@ fn describe(c: &Client) -> serde_json::Value {
         "refresh_token_ttl": c.refresh_token_ttl,
         "resource_server": c.resource_server,
         "id_token_signed_response_alg": crate::oauth::id_token::client_alg(c).name(),
+        "access_token_format": c.access_token_format().as_str(),
         "post_logout_redirect_uris": c.post_logout_redirect_uris().collect::<Vec<_>>(),
         "created_at": c.created_at,
     })

@@ -163,6 +163,14 @@ impl Client {
         self.metadata.get("client_uri").and_then(|v| v.as_str())
     }
 
+    pub fn access_token_format(&self) -> AccessTokenFormat {
+        self.metadata
+            .get(ACCESS_TOKEN_FORMAT)
+            .and_then(|v| v.as_str())
+            .and_then(AccessTokenFormat::parse)
+            .unwrap_or(AccessTokenFormat::Opaque)
+    }
+
     /// Where RP-Initiated Logout may send the user afterwards (OpenID Connect RP-Initiated
     /// Logout 1.0 §3.1), as registered: matched exactly, like redirect URIs.
     pub fn post_logout_redirect_uris(&self) -> impl Iterator<Item = &str> {
@@ -177,6 +185,35 @@ impl Client {
 
 /// The client metadata name of `Client::post_logout_redirect_uris`.
 pub const POST_LOGOUT_REDIRECT_URIS: &str = "post_logout_redirect_uris";
+
+/// The client metadata name of `Client::access_token_format`.
+pub const ACCESS_TOKEN_FORMAT: &str = "access_token_format";
+
+/// What a client's access tokens are: random strings only this server can read (introspection),
+/// or signed JWTs a resource server can validate itself (RFC 9068). Stored in the metadata as
+/// `opaque` or `jwt`; absent means opaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    Opaque,
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "opaque" => Some(Self::Opaque),
+            "jwt" => Some(Self::Jwt),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opaque => "opaque",
+            Self::Jwt => "jwt",
+        }
+    }
+}
 
 /// A client as the operator or developer describes it, before it is stored.
 #[derive(Debug, Clone)]

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     // RFC 7591
     InvalidRedirectUri,
     InvalidClientMetadata,
+    // RFC 8707
+    InvalidTarget,
     // OpenID Connect Core 1.0
     LoginRequired,
     ConsentRequired,
@@ -57,6 +59,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
@@ -95,6 +98,7 @@ mod tests {
             UnsupportedTokenType,
             InvalidRedirectUri,
             InvalidClientMetadata,
+            InvalidTarget,
             LoginRequired,
             ConsentRequired,
             RequestNotSupported,

@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::clients::{
-    check_redirect_uri, NewClientSpec, AUTH_BASIC, AUTH_NONE, GRANT_AUTHORIZATION_CODE,
-    POST_LOGOUT_REDIRECT_URIS,
+    check_redirect_uri, AccessTokenFormat, NewClientSpec, ACCESS_TOKEN_FORMAT, AUTH_BASIC,
+    AUTH_NONE, GRANT_AUTHORIZATION_CODE, POST_LOGOUT_REDIRECT_URIS,
 };
 use super::error_code::ErrorCode;
 use super::scope::Scope;
@@ -143,6 +143,16 @@ pub fn validate(body: &Value, allowed_scope: &Scope) -> Result<Registration, Met
             )));
         }
         metadata.insert(ID_TOKEN_ALG.into(), Value::from(alg));
+    }
+    // RFC 9068 access tokens, per client: a Portcullis metadata field (RFC 7591 §2 lets a
+    // server define its own), `opaque` (the default) or `jwt`.
+    if let Some(format) = string(body, ACCESS_TOKEN_FORMAT)? {
+        if AccessTokenFormat::parse(format).is_none() {
+            return Err(invalid(format!(
+                "{ACCESS_TOKEN_FORMAT} must be opaque or jwt"
+            )));
+        }
+        metadata.insert(ACCESS_TOKEN_FORMAT.into(), Value::from(format));
     }
     // RP-Initiated Logout 1.0 §3.1: the same rules as redirect URIs.
     if let Some(uris) = strings(body, POST_LOGOUT_REDIRECT_URIS)? {

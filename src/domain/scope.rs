@@ -43,6 +43,11 @@ impl Scope {
         Scope(self.0.union(&other.0).cloned().collect())
     }
 
+    /// The values `keep` says yes to.
+    pub fn filtered(&self, keep: impl Fn(&str) -> bool) -> Scope {
+        Scope(self.0.iter().filter(|v| keep(v)).cloned().collect())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }

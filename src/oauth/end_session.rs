@@ -8,7 +8,7 @@
 //! no live session                                   → SignedOut (nothing to end)
 //! the confirmation form, from this site, CSRF good  → end the session, SignedOut
 //! … not from this site or CSRF wrong                → Forged
-//! the hint names this session (sub and auth_time)   → end the session, SignedOut
+//! the hint names this session (sub and sid)         → end the session, SignedOut
 //! otherwise                                         → Confirm (a link alone may not sign
 //!                                                     anyone out: §2, "logout CSRF")
 //! ```
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use super::authorize::append_query;
 pub use super::authorize::Incoming;
 use super::client_cache::ClientCache;
-use super::id_token::verify_hint;
+use super::id_token::{self, verify_hint};
 use super::login::{self, ActiveSession};
 use super::params::Params;
 use crate::domain::clients::{could_be_client_id, Client};
@@ -141,9 +141,14 @@ pub async fn end_session(
         login::end_session(pool, &session).await?;
         return Ok(Outcome::SignedOut { to });
     }
-    // The hint ties the request to this very session: same user, same sign-in.
+    // The hint ties the request to this very session: same user and, by `sid` (or, in
+    // id_tokens from before it was issued, `auth_time`), the same sign-in.
     let tied = hint.as_ref().is_some_and(|h| {
-        h.sub == session.user.id && h.auth_time == Some(session.session.created_at)
+        h.sub == session.user.id
+            && match &h.sid {
+                Some(sid) => *sid == id_token::sid_of(&session.session.id_hash),
+                None => h.auth_time == Some(session.session.created_at),
+            }
     });
     if tied {
         login::end_session(pool, &session).await?;

@@ -28,8 +28,9 @@ pub async fn introspect(
         return oauth(InvalidClient, "introspection needs a confidential client");
     }
     // An answer names the user and what the token allows: only resource servers an operator
-    // chose may ask (RFC 7662 §4, RFC 9700 §2.3). Tokens carry no audience yet, so a resource
-    // server may introspect any token; resource indicators arrive with OpenID Connect.
+    // chose may ask (RFC 7662 §4, RFC 9700 §2.3). Which client serves which `[[resources]]`
+    // entry is not configured, so a resource server may introspect any token, also one issued
+    // for another resource: the answer's `aud` says which, for it to check.
     if !caller.resource_server {
         return Err(TokenError::Forbidden(OAuthError::new(
             UnauthorizedClient,
@@ -72,6 +73,10 @@ pub async fn introspect(
     });
     if let Some(name) = username {
         body["username"] = json!(name);
+    }
+    // The resource server the token is for (RFC 8707), as its audience (§2.2 `aud`).
+    if let Some(resource) = &t.resource {
+        body["aud"] = json!(resource);
     }
     Ok(body)
 }

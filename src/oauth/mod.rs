@@ -20,9 +20,11 @@ pub mod error;
 pub mod grants;
 pub mod id_token;
 pub mod introspect;
+pub mod jwt_access_token;
 pub mod login;
 pub mod params;
 pub mod registration;
+pub mod resource;
 pub mod userinfo;
 
 pub use error::{ErrorCode, OAuthError};

@@ -158,7 +158,7 @@ impl<G: Grant, const N: usize> Exchange<G, N> {
     {
         out.push_sql(
             "INSERT INTO tokens (token_hash, kind, client_id, user_id, scope, family_id, \
-             created_at, expires_at, auth_time, consumed_at, revoked_at, parent_hash) ",
+             created_at, expires_at, auth_time, resource, sid, consumed_at, revoked_at, parent_hash) ",
         );
         for (i, row) in self.rows.iter().enumerate() {
             if i > 0 {
@@ -184,6 +184,10 @@ impl<G: Grant, const N: usize> Exchange<G, N> {
             out.push_bind_param::<BigInt, _>(&row.expires_at)?;
             out.push_sql(", ");
             out.push_bind_param::<Nullable<BigInt>, _>(&row.auth_time)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&row.resource)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&row.sid)?;
             out.push_sql(", NULL, NULL, ");
             if i + 1 == N {
                 out.push_sql(bytes.0);

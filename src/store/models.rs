@@ -220,6 +220,10 @@ pub struct AuthorizationCode {
     pub consumed_at: Option<i64>,
     /// When the user signed in for the session that approved it (the id_token's auth_time).
     pub auth_time: Option<i64>,
+    /// The resource server the grant is for (RFC 8707), one of `[[resources]]`.
+    pub resource: Option<String>,
+    /// The id_token's `sid`: which sign-in approved the grant (`crate::oauth::sid`).
+    pub sid: Option<String>,
 }
 
 /// An authorization code row as column assignments (NULLs bound, see `TokenValues`).
@@ -238,6 +242,8 @@ pub type CodeValues = (
     diesel::dsl::Eq<authorization_codes::expires_at, i64>,
     diesel::dsl::Eq<authorization_codes::consumed_at, Option<i64>>,
     diesel::dsl::Eq<authorization_codes::auth_time, Option<i64>>,
+    diesel::dsl::Eq<authorization_codes::resource, Option<String>>,
+    diesel::dsl::Eq<authorization_codes::sid, Option<String>>,
 );
 
 impl AuthorizationCode {
@@ -258,6 +264,8 @@ impl AuthorizationCode {
             c::expires_at.eq(self.expires_at),
             c::consumed_at.eq(self.consumed_at),
             c::auth_time.eq(self.auth_time),
+            c::resource.eq(self.resource.clone()),
+            c::sid.eq(self.sid.clone()),
         )
     }
 }
@@ -284,6 +292,10 @@ pub struct Token {
     pub parent_hash: Option<Vec<u8>>,
     /// When the user signed in for the grant this token descends from (refreshed id_tokens).
     pub auth_time: Option<i64>,
+    /// The resource server of its grant (RFC 8707): the audience of its access tokens.
+    pub resource: Option<String>,
+    /// The `sid` of its grant's sign-in (refreshed id_tokens).
+    pub sid: Option<String>,
 }
 
 /// A token row as column assignments. Diesel's derived `Insertable` writes `None` as `DEFAULT`,
@@ -302,6 +314,8 @@ pub type TokenValues = (
     diesel::dsl::Eq<tokens::revoked_at, Option<i64>>,
     diesel::dsl::Eq<tokens::parent_hash, Option<Vec<u8>>>,
     diesel::dsl::Eq<tokens::auth_time, Option<i64>>,
+    diesel::dsl::Eq<tokens::resource, Option<String>>,
+    diesel::dsl::Eq<tokens::sid, Option<String>>,
 );
 
 impl Token {
@@ -319,6 +333,8 @@ impl Token {
             tokens::revoked_at.eq(self.revoked_at),
             tokens::parent_hash.eq(self.parent_hash.clone()),
             tokens::auth_time.eq(self.auth_time),
+            tokens::resource.eq(self.resource.clone()),
+            tokens::sid.eq(self.sid.clone()),
         )
     }
 }

@@ -63,6 +63,8 @@ diesel::table! {
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
         auth_time -> Nullable<BigInt>,
+        resource -> Nullable<Text>,
+        sid -> Nullable<Text>,
     }
 }
 
@@ -80,6 +82,8 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         parent_hash -> Nullable<Binary>,
         auth_time -> Nullable<BigInt>,
+        resource -> Nullable<Text>,
+        sid -> Nullable<Text>,
     }
 }
 

@@ -42,6 +42,8 @@ fn successors(parent: &Token) -> [Token; 2] {
         revoked_at: None,
         parent_hash: None,
         auth_time: None,
+        resource: parent.resource.clone(),
+        sid: parent.sid.clone(),
     };
     [
         row(TokenKind::Access, prefix::ACCESS_TOKEN),

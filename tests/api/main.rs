@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+mod access_tokens;
 mod authorize;
 mod browser;
 mod browser_headers;

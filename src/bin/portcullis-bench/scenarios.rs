@@ -224,6 +224,8 @@ impl Context {
             revoked_at: None,
             parent_hash: None,
             auth_time: None,
+            resource: None,
+            sid: None,
         }
     }
 
@@ -246,6 +248,8 @@ impl Context {
                 revoked_at: None,
                 parent_hash: None,
                 auth_time: None,
+                resource: None,
+                sid: None,
             },
         )
         .await?;

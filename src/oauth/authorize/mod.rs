@@ -28,7 +28,7 @@ pub use request::{append_query, AuthRequest, ErrorRedirect, REQUEST_PARAMS};
 
 use self::request::Invalid;
 use super::client_cache::ClientCache;
-use super::id_token::verify_hint;
+use super::id_token::{sid_of, verify_hint};
 use super::login::{self, ActiveSession};
 use super::params::Params;
 use super::ErrorCode;
@@ -122,7 +122,7 @@ pub async fn authorize(
         Ok(p) => p.get("client_id").map(str::to_string),
         Err(_) => None,
     };
-    let req = match request::validate(pool, cache, incoming.raw, parsed).await {
+    let req = match request::validate(pool, cache, settings, incoming.raw, parsed).await {
         Ok(r) => r,
         Err(Invalid::Page(message)) => return Ok(Outcome::ErrorPage { message, client_id }),
         Err(Invalid::Redirect(e)) => {
@@ -173,6 +173,8 @@ pub async fn authorize(
     };
     let user_id = session.user.id.as_str();
     let auth_time = session.session.created_at;
+    let sid = sid_of(&session.session.id_hash);
+    let sign_in = (auth_time, sid.as_str());
 
     if let Some(decision) = decision {
         let csrf_ok = csrf.as_deref().is_some_and(|t| session.csrf_matches(t));
@@ -185,7 +187,7 @@ pub async fn authorize(
             return Ok(error_redirect(request::denied(&req), true, issuer));
         }
         request::remember_consent(pool, user_id, &req, consent.as_ref(), now).await?;
-        let to = request::issue_code(pool, settings, user_id, auth_time, &req, now).await?;
+        let to = request::issue_code(pool, settings, user_id, sign_in, &req, now).await?;
         return Ok(Outcome::RedirectWithCode(to));
     }
     // Core 1.0 §3.1.2.1: prompt=login and max_age ask for a sign-in of their own.
@@ -201,7 +203,7 @@ pub async fn authorize(
         return Ok(login_needed(&req, now));
     }
     if !req.prompt.consent && request::consent_covers(consent.as_ref(), &req) {
-        let to = request::issue_code(pool, settings, user_id, auth_time, &req, now).await?;
+        let to = request::issue_code(pool, settings, user_id, sign_in, &req, now).await?;
         return Ok(Outcome::RedirectWithCode(to));
     }
     if req.prompt.none {

@@ -18,13 +18,15 @@ use crate::domain::scope::Scope;
 use crate::domain::secret::{prefix, random_id, Secret};
 use crate::oauth::client_cache::ClientCache;
 use crate::oauth::params::{Params, Repeated};
+use crate::oauth::resource;
 use crate::oauth::ErrorCode::{self, *};
+use crate::oauth::OAuthError;
 use crate::settings::Settings;
 use crate::store::models::{AuthorizationCode, Consent};
 use crate::store::{codes, consents, Pool, StoreError};
 
 /// The parameters a consent form carries back, besides its own.
-pub const REQUEST_PARAMS: [&str; 8] = [
+pub const REQUEST_PARAMS: [&str; 9] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -33,6 +35,7 @@ pub const REQUEST_PARAMS: [&str; 8] = [
     "code_challenge",
     "code_challenge_method",
     "nonce",
+    "resource",
 ];
 
 /// The longest `nonce` kept (characters): the column's size on MariaDB.
@@ -51,6 +54,8 @@ pub struct AuthRequest {
     pub nonce: Option<String>,
     /// OpenID Connect's `prompt` and `max_age`.
     pub prompt: Prompt,
+    /// The RFC 8707 resource the grant is for, one of the settings' `[[resources]]`.
+    pub resource: Option<String>,
     /// The parameters as received, to carry through login and the consent form.
     pub params: Params,
 }
@@ -111,6 +116,7 @@ pub fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 pub async fn validate(
     pool: &Pool,
     cache: &ClientCache,
+    settings: &Settings,
     raw: &str,
     parsed: Result<Params, Repeated>,
 ) -> Result<AuthRequest, Invalid> {
@@ -131,11 +137,16 @@ pub async fn validate(
             )
             .unwrap_or_default();
             let (client, redirect_uri, _) = client_and_redirect(pool, cache, &lenient).await?;
+            let e = match rep.0.as_str() {
+                // RFC 8707 §2 allows several; Portcullis grants one (`resource`).
+                resource::PARAM => resource::repeated(),
+                _ => OAuthError::new(InvalidRequest, format!("parameter {} is repeated", rep.0)),
+            };
             return Err(redirect(
                 &client,
                 redirect_uri,
-                InvalidRequest,
-                format!("parameter {} is repeated", rep.0),
+                e.code,
+                e.description,
                 &lenient,
             ));
         }
@@ -181,6 +192,15 @@ pub async fn validate(
             InvalidScope,
             "the requested scope is not allowed for this client",
         );
+    };
+    // RFC 8707 §2: the resource server the grant is for, and the scope it accepts.
+    let target = match resource::requested(settings, params.get(resource::PARAM)) {
+        Ok(t) => t,
+        Err(e) => return fail(e.code, &e.description),
+    };
+    let scope = match resource::narrow(&scope, target) {
+        Ok(s) => s,
+        Err(e) => return fail(e.code, &e.description),
     };
     // PKCE: S256 only; a challenge without a method means `plain` (RFC 7636 §4.3), refused.
     let challenge = match (
@@ -238,6 +258,7 @@ pub async fn validate(
         code_challenge: challenge,
         nonce,
         prompt,
+        resource: target.map(|r| r.identifier.clone()),
         params,
     })
 }
@@ -330,12 +351,12 @@ pub async fn remember_consent(
 }
 
 /// Issues a code and returns the URL to send the user agent to (RFC 6749 §4.1.2, RFC 9207).
-/// `auth_time`: when the user signed in for the session that approved it.
+/// `auth_time` and `sid`: the sign-in whose session approved it.
 pub async fn issue_code(
     pool: &Pool,
     settings: &Settings,
     user_id: &str,
-    auth_time: i64,
+    (auth_time, sid): (i64, &str),
     req: &AuthRequest,
     now: i64,
 ) -> Result<String, StoreError> {
@@ -357,6 +378,8 @@ pub async fn issue_code(
             expires_at: now + settings.tokens.code_ttl_secs,
             consumed_at: None,
             auth_time: Some(auth_time),
+            resource: req.resource.clone(),
+            sid: Some(sid.to_string()),
         },
     )
     .await?;

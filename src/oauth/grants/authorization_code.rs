@@ -16,7 +16,7 @@ use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{IssuedToken, TokenType};
 
 use super::machine::{self, GrantParts};
-use super::{new_token, ttl, Owner, TokenResponse};
+use super::{Minting, Owner, TokenResponse};
 use crate::domain::clients::{Client, GrantType};
 use crate::domain::pkce;
 use crate::domain::scope::Scope;
@@ -25,10 +25,10 @@ use crate::keys::KeyRing;
 use crate::oauth::error::{oauth, TokenError};
 use crate::oauth::id_token::{self, OPENID};
 use crate::oauth::params::Params;
+use crate::oauth::resource;
 use crate::oauth::ErrorCode::*;
 use crate::settings::Settings;
 use crate::store::exchange::Exchanged;
-use crate::store::models::TokenKind;
 use crate::store::{codes, tokens, Pool};
 
 const MACHINE: &str = "authorization code";
@@ -117,6 +117,8 @@ pub async fn exchange(
         }
         _ => row.redirect_uri.as_str(),
     };
+    // RFC 8707 §2.2: a resource here must be the one the code was issued for.
+    resource::matches_grant(params.get(resource::PARAM), row.resource.as_deref())?;
     let verifier = params.get("code_verifier");
     match (&row.code_challenge, verifier) {
         (Some(_), None) => return oauth(InvalidGrant, "code_verifier is required"),
@@ -176,29 +178,20 @@ pub async fn exchange(
     drive_to_issue(&mut engine, stored, &pkce, verifier)?;
     let scope = scope.to_string();
 
-    let owner = Owner {
-        user_id: &row.user_id,
-        auth_time: row.auth_time,
-    };
-    let (access, access_row) = new_token(
-        TokenKind::Access,
+    let minting = Minting {
         client,
-        Some(owner),
-        &scope,
-        &row.family_id,
+        owner: Some(Owner {
+            user_id: &row.user_id,
+            auth_time: row.auth_time,
+            sid: row.sid.as_deref(),
+        }),
+        family_id: &row.family_id,
+        resource: row.resource.as_deref(),
         now,
-        settings,
-    );
+    };
+    let (access, access_row) = minting.access_token(keys, settings, &scope)?;
     let (refresh, refresh_row) = if client.may_use(GrantType::RefreshToken) {
-        let (secret, r) = new_token(
-            TokenKind::Refresh,
-            client,
-            Some(owner),
-            &scope,
-            &row.family_id,
-            now,
-            settings,
-        );
+        let (secret, r) = minting.refresh_token(settings, &scope);
         (Some(secret), Some(r))
     } else {
         (None, None)
@@ -240,6 +233,7 @@ pub async fn exchange(
             client_id: &client.client_id,
             nonce: row.nonce.as_deref(),
             auth_time: row.auth_time,
+            sid: row.sid.as_deref(),
             access_token: access.expose(),
         };
         let alg = id_token::client_alg(client);
@@ -249,7 +243,7 @@ pub async fn exchange(
     };
     Ok(TokenResponse {
         access_token: access,
-        expires_in: ttl(client, TokenKind::Access, settings),
+        expires_in: expires_at - now,
         scope,
         refresh_token: refresh,
         id_token,

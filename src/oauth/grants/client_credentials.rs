@@ -16,15 +16,16 @@ use oxide_auth::primitives::grant::Extensions;
 use oxide_auth::primitives::registrar::{BoundClient, PreGrant, RegisteredUrl};
 
 use super::machine;
-use super::{new_token, ttl, TokenResponse};
+use super::{Minting, TokenResponse};
 use crate::domain::clients::Client;
 use crate::domain::scope::Scope;
 use crate::domain::secret::random_id;
+use crate::keys::KeyRing;
 use crate::oauth::error::{oauth, TokenError};
 use crate::oauth::params::Params;
+use crate::oauth::resource;
 use crate::oauth::ErrorCode::*;
 use crate::settings::Settings;
-use crate::store::models::TokenKind;
 use crate::store::{tokens, Pool};
 
 const MACHINE: &str = "client credentials";
@@ -60,6 +61,7 @@ impl Request for CredentialsRequest<'_> {
 
 pub async fn issue(
     pool: &Pool,
+    keys: &KeyRing,
     settings: &Settings,
     client: &Client,
     params: &Params,
@@ -77,21 +79,26 @@ pub async fn issue(
             "the requested scope is not allowed for this client",
         );
     };
+    // RFC 8707 §2.2: the client names the resource server it wants a token for.
+    let target = resource::requested(settings, params.get(resource::PARAM))?;
+    let scope = resource::narrow(&scope, target)?;
     let request = CredentialsRequest {
         client_id: &client.client_id,
         scope: scope.to_string(),
     };
     drive(&request, &scope)?;
 
-    let (access, row) = new_token(
-        TokenKind::Access,
+    let family_id = random_id();
+    let minting = Minting {
         client,
-        None,
-        &scope.to_string(),
-        &random_id(),
+        owner: None,
+        family_id: &family_id,
+        resource: target.map(|r| r.identifier.as_str()),
         now,
-        settings,
-    );
+    };
+    let scope = scope.to_string();
+    let (access, row) = minting.access_token(keys, settings, &scope)?;
+    let expires_in = row.expires_at - now;
     match tokens::insert(pool, &row).await {
         // The client was removed after its row was cached (another node, or the CLI).
         Err(e) if e.is_foreign_key_violation() => {
@@ -101,8 +108,8 @@ pub async fn issue(
     }
     Ok(TokenResponse {
         access_token: access,
-        expires_in: ttl(client, TokenKind::Access, settings),
-        scope: scope.to_string(),
+        expires_in,
+        scope,
         refresh_token: None,
         id_token: None,
     })

@@ -24,7 +24,8 @@ use super::client_cache::ClientCache;
 use super::error::{oauth, TokenError};
 use super::params::Params;
 use super::ErrorCode::*;
-use crate::domain::clients::{Client, GrantType};
+use super::{id_token, jwt_access_token, resource};
+use crate::domain::clients::{AccessTokenFormat, Client, GrantType};
 use crate::domain::secret::{prefix, Secret};
 use crate::keys::KeyRing;
 use crate::settings::Settings;
@@ -93,60 +94,106 @@ pub async fn handle(
             refresh::rotate(pool, keys, settings, &client, params, now).await
         }
         GrantType::ClientCredentials => {
-            client_credentials::issue(pool, settings, &client, params, now).await
+            client_credentials::issue(pool, keys, settings, &client, params, now).await
         }
     }?;
     metrics::counter!("portcullis_tokens_issued_total", "grant" => grant.as_str()).increment(1);
     Ok(issued)
 }
 
-pub(crate) fn ttl(client: &Client, kind: TokenKind, settings: &Settings) -> i64 {
-    match kind {
-        TokenKind::Access => client
+/// An access token's lifetime for `client`: its own setting, else the server's for its format.
+/// A JWT lives at most as long as a retired key stays published, so it always verifies.
+pub(crate) fn access_ttl(client: &Client, settings: &Settings) -> i64 {
+    match client.access_token_format() {
+        AccessTokenFormat::Opaque => client
             .access_token_ttl
             .unwrap_or(settings.tokens.access_token_ttl_secs),
-        TokenKind::Refresh => client
-            .refresh_token_ttl
-            .unwrap_or(settings.tokens.refresh_token_ttl_secs),
+        AccessTokenFormat::Jwt => client
+            .access_token_ttl
+            .unwrap_or(settings.tokens.jwt_access_token_ttl_secs)
+            .min(settings.keys.retired_publish_secs),
     }
 }
 
-/// The user a token acts for, and when they signed in for its grant (None where it was not
-/// recorded: rows from before it was).
+fn refresh_ttl(client: &Client, settings: &Settings) -> i64 {
+    client
+        .refresh_token_ttl
+        .unwrap_or(settings.tokens.refresh_token_ttl_secs)
+}
+
+/// The user a token acts for, and the sign-in that approved its grant (None where it was not
+/// recorded: rows from before).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Owner<'a> {
     pub user_id: &'a str,
     pub auth_time: Option<i64>,
+    pub sid: Option<&'a str>,
 }
 
-/// A new token and its row; the secret is shown once, the row stores its digest. `owner`: None
-/// for a client's own token (client credentials).
-pub(crate) fn new_token(
-    kind: TokenKind,
-    client: &Client,
-    owner: Option<Owner<'_>>,
-    scope: &str,
-    family_id: &str,
-    now: i64,
-    settings: &Settings,
-) -> (Secret, Token) {
-    let secret = Secret::generate(match kind {
-        TokenKind::Access => prefix::ACCESS_TOKEN,
-        TokenKind::Refresh => prefix::REFRESH_TOKEN,
-    });
-    let row = Token {
-        token_hash: secret.digest().as_bytes().to_vec(),
-        kind,
-        client_id: client.client_id.clone(),
-        user_id: owner.map(|o| o.user_id.to_string()),
-        scope: scope.to_string(),
-        family_id: family_id.to_string(),
-        created_at: now,
-        expires_at: now + ttl(client, kind, settings),
-        consumed_at: None,
-        revoked_at: None,
-        parent_hash: None,
-        auth_time: owner.and_then(|o| o.auth_time),
-    };
-    (secret, row)
+/// What every token of one grant carries. `owner`: None for a client's own token (client
+/// credentials); `resource`: the RFC 8707 resource it is for.
+pub(crate) struct Minting<'a> {
+    pub client: &'a Client,
+    pub owner: Option<Owner<'a>>,
+    pub family_id: &'a str,
+    pub resource: Option<&'a str>,
+    pub now: i64,
+}
+
+impl Minting<'_> {
+    /// A new access token for `scope` and its row: a random secret, or a signed JWT when the
+    /// client asks for those. Either way the row stores only its digest.
+    pub fn access_token(
+        &self,
+        keys: &KeyRing,
+        settings: &Settings,
+        scope: &str,
+    ) -> Result<(Secret, Token), TokenError> {
+        let expires_at = self.now + access_ttl(self.client, settings);
+        let secret = match self.client.access_token_format() {
+            AccessTokenFormat::Opaque => Secret::generate(prefix::ACCESS_TOKEN),
+            AccessTokenFormat::Jwt => {
+                let claims = jwt_access_token::Claims {
+                    client_id: &self.client.client_id,
+                    user_id: self.owner.map(|o| o.user_id),
+                    scope,
+                    audience: resource::audience(settings, self.resource),
+                    auth_time: self.owner.and_then(|o| o.auth_time),
+                    expires_at,
+                };
+                let alg = id_token::client_alg(self.client);
+                let jwt = jwt_access_token::issue(keys, settings, alg, &claims, self.now)?;
+                Secret::from_presented(jwt)
+            }
+        };
+        let row = self.row(TokenKind::Access, &secret, scope, expires_at);
+        Ok((secret, row))
+    }
+
+    /// A new refresh token (always opaque: only this server reads it) and its row.
+    pub fn refresh_token(&self, settings: &Settings, scope: &str) -> (Secret, Token) {
+        let secret = Secret::generate(prefix::REFRESH_TOKEN);
+        let expires_at = self.now + refresh_ttl(self.client, settings);
+        let row = self.row(TokenKind::Refresh, &secret, scope, expires_at);
+        (secret, row)
+    }
+
+    fn row(&self, kind: TokenKind, secret: &Secret, scope: &str, expires_at: i64) -> Token {
+        Token {
+            token_hash: secret.digest().as_bytes().to_vec(),
+            kind,
+            client_id: self.client.client_id.clone(),
+            user_id: self.owner.map(|o| o.user_id.to_string()),
+            scope: scope.to_string(),
+            family_id: self.family_id.to_string(),
+            created_at: self.now,
+            expires_at,
+            consumed_at: None,
+            revoked_at: None,
+            parent_hash: None,
+            auth_time: self.owner.and_then(|o| o.auth_time),
+            resource: self.resource.map(str::to_string),
+            sid: self.owner.and_then(|o| o.sid).map(str::to_string),
+        }
+    }
 }

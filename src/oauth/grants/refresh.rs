@@ -14,7 +14,7 @@ use oxide_auth::primitives::grant::{Extensions, Grant};
 use oxide_auth::primitives::issuer::{RefreshedToken, TokenType};
 
 use super::machine::{self, GrantParts};
-use super::{new_token, ttl, Owner, TokenResponse};
+use super::{Minting, Owner, TokenResponse};
 use crate::domain::clients::Client;
 use crate::domain::scope::Scope;
 use crate::domain::secret::Secret;
@@ -22,6 +22,7 @@ use crate::keys::KeyRing;
 use crate::oauth::error::{oauth, TokenError};
 use crate::oauth::id_token::{self, OPENID};
 use crate::oauth::params::Params;
+use crate::oauth::resource;
 use crate::oauth::ErrorCode::*;
 use crate::settings::Settings;
 use crate::store::exchange::Exchanged;
@@ -94,6 +95,8 @@ pub async fn rotate(
     if !found.owner_active {
         return oauth(InvalidGrant, "the resource owner is no longer active");
     }
+    // RFC 8707 §2.2: a resource here must be the one the grant was made for.
+    resource::matches_grant(params.get(resource::PARAM), row.resource.as_deref())?;
     let granted = Scope::parse(&row.scope).ok_or_else(|| {
         TokenError::Internal(format!(
             "stored scope of a refresh token for {} is invalid",
@@ -124,25 +127,17 @@ pub async fn rotate(
     let owner = row.user_id.as_deref().map(|user_id| Owner {
         user_id,
         auth_time: row.auth_time,
+        sid: row.sid.as_deref(),
     });
-    let (access, access_row) = new_token(
-        TokenKind::Access,
+    let minting = Minting {
         client,
         owner,
-        &access_scope,
-        &row.family_id,
+        family_id: &row.family_id,
+        resource: row.resource.as_deref(),
         now,
-        settings,
-    );
-    let (next, next_row) = new_token(
-        TokenKind::Refresh,
-        client,
-        owner,
-        &row.scope,
-        &row.family_id,
-        now,
-        settings,
-    );
+    };
+    let (access, access_row) = minting.access_token(keys, settings, &access_scope)?;
+    let (next, next_row) = minting.refresh_token(settings, &row.scope);
     let expires_at = access_row.expires_at;
     match tokens::rotate(pool, &digest, [access_row, next_row]).await? {
         Exchanged::Issued => {}
@@ -175,6 +170,7 @@ pub async fn rotate(
                 client_id: &client.client_id,
                 nonce: None,
                 auth_time: owner.auth_time,
+                sid: owner.sid,
                 access_token: access.expose(),
             };
             let alg = id_token::client_alg(client);
@@ -184,7 +180,7 @@ pub async fn rotate(
     };
     Ok(TokenResponse {
         access_token: access,
-        expires_in: ttl(client, TokenKind::Access, settings),
+        expires_in: expires_at - now,
         scope: access_scope,
         refresh_token: Some(next),
         id_token,
