@@ -209,6 +209,7 @@ pub struct TokenSettings {
     pub id_token_ttl_secs: i64,
     /// Lifetime of a JWT access token (RFC 9068) unless its client sets its own: short, since a
     /// resource server that validates it locally cannot see it revoked before it expires.
+    /// Capped at `keys.retired_publish_secs`, so its key is published while it lives.
     pub jwt_access_token_ttl_secs: i64,
     /// The `aud` of a JWT access token whose request named no resource; empty: the issuer.
     pub default_audience: String,
@@ -395,7 +396,7 @@ pub const MAX_RESOURCE_CHARS: usize = 2000;
 /// RFC 8707 §2: "an absolute URI … MUST NOT include a fragment component".
 fn is_resource_identifier(s: &str) -> bool {
     s.len() <= MAX_RESOURCE_CHARS
-        && url::Url::parse(s).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
+        && url::Url::parse(s).is_ok_and(|u| u.fragment().is_none())
         && !s.contains('#')
 }
 
@@ -728,10 +729,10 @@ impl Settings {
         if self.login.password_hash_iterations < 1000 {
             return invalid("login.password_hash_iterations must be at least 1000".into());
         }
-        if !(1..=k.retired_publish_secs).contains(&self.tokens.jwt_access_token_ttl_secs) {
-            return invalid(
-                "tokens.jwt_access_token_ttl_secs must be positive and at most keys.retired_publish_secs".into(),
-            );
+        // Not bounded by keys.retired_publish_secs: `grants::access_ttl` caps every JWT's
+        // lifetime (a client's own setting too) at it.
+        if self.tokens.jwt_access_token_ttl_secs <= 0 {
+            return invalid("tokens.jwt_access_token_ttl_secs must be positive".into());
         }
         if !self.tokens.default_audience.is_empty()
             && !is_resource_identifier(&self.tokens.default_audience)
@@ -907,6 +908,47 @@ mod tests {
         assert!(s.validate().is_err());
         s.branding.language = "pt-BR".into();
         s.validate().unwrap();
+    }
+
+    #[test]
+    fn resources_and_audiences_are_checked() {
+        let api = |id: &str, scopes: &[&str]| ResourceSettings {
+            identifier: id.into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut s = Settings::default();
+        s.resources = vec![
+            api("https://api.example.com", &["read"]),
+            api("urn:example:reports", &["reports"]),
+        ];
+        s.validate().unwrap();
+        assert!(s.resource("https://api.example.com").is_some());
+        assert!(s.resource("https://api.example.com/").is_none());
+        // RFC 8707 §2: absolute, no fragment; and each listed once, with scope tokens.
+        for bad in [
+            vec![api("/relative", &["read"])],
+            vec![api("https://api.example.com#frag", &["read"])],
+            vec![
+                api("https://a.example", &["read"]),
+                api("https://a.example", &["write"]),
+            ],
+            vec![api("https://a.example", &[])],
+            vec![api("https://a.example", &["read write"])],
+            vec![api("https://a.example", &["caf\u{e9}"])],
+            vec![api(
+                &format!("https://a.example/{}", "x".repeat(MAX_RESOURCE_CHARS)),
+                &["read"],
+            )],
+        ] {
+            s.resources = bad.clone();
+            assert!(s.validate().is_err(), "{bad:?}");
+        }
+        s.resources.clear();
+        s.tokens.default_audience = "api".into();
+        assert!(s.validate().is_err());
+        s.tokens.default_audience = "https://apis.example.com".into();
+        s.tokens.jwt_access_token_ttl_secs = 0;
+        assert!(s.validate().is_err());
     }
 
     #[test]
