@@ -916,11 +916,13 @@ mod tests {
             identifier: id.into(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         };
-        let mut s = Settings::default();
-        s.resources = vec![
-            api("https://api.example.com", &["read"]),
-            api("urn:example:reports", &["reports"]),
-        ];
+        let mut s = Settings {
+            resources: vec![
+                api("https://api.example.com", &["read"]),
+                api("urn:example:reports", &["reports"]),
+            ],
+            ..Settings::default()
+        };
         s.validate().unwrap();
         assert!(s.resource("https://api.example.com").is_some());
         assert!(s.resource("https://api.example.com/").is_none());
