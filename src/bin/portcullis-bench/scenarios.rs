@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use base64::Engine;
-use portcullis::domain::clients::NewClientSpec;
+use portcullis::domain::clients::{NewClientSpec, ACCESS_TOKEN_FORMAT};
 use portcullis::domain::password::Password;
 use portcullis::domain::registration::ID_TOKEN_ALG;
 use portcullis::domain::secret::{prefix, random_id, Secret};
@@ -23,9 +23,10 @@ use crate::{Args, Backend};
 
 /// The default order. store-insert runs last: its burst of rows leaves InnoDB flushing for a
 /// while, which would otherwise slow whichever scenario came next.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     "healthz",
     "client-credentials",
+    "client-credentials-jwt",
     "introspect",
     "userinfo",
     "refresh",
@@ -60,6 +61,8 @@ pub struct Context {
     /// OpenID Connect clients (scope `openid read`, consent given), one per id_token
     /// algorithm: the client id and its Basic credentials.
     oidc_clients: Vec<(Algorithm, String, String)>,
+    /// Basic credentials of a client whose access tokens are ES256 JWTs (RFC 9068).
+    jwt_basic: String,
     introspect_token: String,
     /// An access token for the seeded user with `openid profile email`, for userinfo.
     userinfo_token: String,
@@ -144,6 +147,24 @@ impl Context {
             .await?;
             oidc_clients.push((alg, c.client_id, basic));
         }
+        // The same client as "Bench", its access tokens ES256 JWTs: the signing cost per token.
+        let spec = NewClientSpec {
+            name: "Bench JWT".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            public: false,
+            grant_types: vec![],
+            scope: "read write".into(),
+            auth_method: None,
+            resource_server: false,
+        };
+        let mut metadata = serde_json::Map::new();
+        metadata.insert(ID_TOKEN_ALG.into(), Algorithm::Es256.name().into());
+        metadata.insert(ACCESS_TOKEN_FORMAT.into(), "jwt".into());
+        let (c, secret) =
+            accounts::create_client_with(&pool, spec, Lifetimes::default(), metadata, now).await?;
+        let secret = secret.map(|s| s.expose().to_string()).unwrap_or_default();
+        let jwt_basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.client_id, secret));
         let session = portcullis::oauth::login::start_session(&pool, settings, &user, now).await?;
         let mut ctx = Context {
             concurrency: args.concurrency,
@@ -162,6 +183,7 @@ impl Context {
             user_id: user.id,
             session_cookie: session.expose().to_string(),
             oidc_clients,
+            jwt_basic,
             introspect_token: String::new(),
             userinfo_token: String::new(),
             issued: Mutex::new(Vec::new()),
@@ -434,6 +456,20 @@ pub fn step_for(ctx: &Arc<Context>, name: &str, keep_issued: bool) -> anyhow::Re
                         }
                     }
                     true
+                })
+            })
+        }
+        // RFC 9068: the same request for a client whose access tokens are ES256 JWTs.
+        "client-credentials-jwt" => {
+            let req = Arc::new(http::post_form(
+                "/oauth2/token",
+                &format!("Authorization: Basic {}\r\n", ctx.jwt_basic),
+                "grant_type=client_credentials&scope=read",
+            ));
+            Arc::new(move |_, st| {
+                let req = req.clone();
+                Box::pin(async move {
+                    matches!(expect(&st, &req, 200).await, Some(r) if r.body.starts_with(b"{\"access_token\":\"ey"))
                 })
             })
         }
