@@ -369,6 +369,9 @@ pub struct KeySettings {
     pub retired_publish_secs: i64,
     /// Seconds between re-reads of the keys (to pick up keys made elsewhere).
     pub refresh_secs: u64,
+    /// Seconds a key signs before its successor takes over, scheduled automatically
+    /// `publish_ahead_secs` ahead; 0: only `keys rotate` rotates.
+    pub rotate_after_secs: i64,
 }
 
 impl Default for KeySettings {
@@ -378,6 +381,7 @@ impl Default for KeySettings {
             publish_ahead_secs: 3600,
             retired_publish_secs: 24 * 3600,
             refresh_secs: 60,
+            rotate_after_secs: 90 * 24 * 3600,
         }
     }
 }
@@ -655,6 +659,14 @@ impl Settings {
             return invalid(format!(
                 "keys.publish_ahead_secs ({}) must be more than twice keys.refresh_secs ({}): every node must know a key well before it signs",
                 k.publish_ahead_secs, k.refresh_secs
+            ));
+        }
+        if k.rotate_after_secs < 0
+            || (k.rotate_after_secs != 0 && k.rotate_after_secs <= k.publish_ahead_secs)
+        {
+            return invalid(format!(
+                "keys.rotate_after_secs ({}) must be 0 (never) or more than keys.publish_ahead_secs ({}): a successor is published that long before it signs",
+                k.rotate_after_secs, k.publish_ahead_secs
             ));
         }
         if self.tokens.id_token_ttl_secs <= 0 {

@@ -141,6 +141,10 @@ impl Application {
         let key_refresher = tokio::spawn(crate::keys::refresh_periodically(
             self.state.keys.clone(),
             std::time::Duration::from_secs(settings.keys.refresh_secs),
+            (
+                settings.keys.rotate_after_secs,
+                settings.keys.publish_ahead_secs,
+            ),
             stop_background.subscribe(),
         ));
         let reloader = self

@@ -320,12 +320,60 @@ pub fn due_for_deletion(rows: &[SigningKeyRow], cutoff: i64) -> Vec<String> {
         .collect()
 }
 
-/// Re-reads the keys every `interval` until `stop` changes.
+/// The keys of each algorithm that are due to be replaced at `now`: its active key activated
+/// `rotate_after_secs` ago less the publication ahead (so the successor signs when the active
+/// key is `rotate_after_secs` old), and no successor is scheduled yet.
+pub fn due_for_rotation(
+    rows: &[SigningKeyRow],
+    now: i64,
+    rotate_after_secs: i64,
+    publish_ahead_secs: i64,
+) -> Vec<Algorithm> {
+    let keys = describe(rows, now, i64::MAX);
+    Algorithm::ALL
+        .into_iter()
+        .filter(|alg| !keys.iter().any(|k| k.alg == *alg && k.state == State::Next))
+        .filter(|alg| {
+            keys.iter().any(|k| {
+                k.alg == *alg
+                    && k.state == State::Active
+                    && k.activates_at + rotate_after_secs - publish_ahead_secs <= now
+            })
+        })
+        .collect()
+}
+
+/// Schedules the successor of every key due for rotation (`keys.rotate_after_secs`; 0: never),
+/// as `keys rotate` would. Runs on every node; two nodes that both find a key due in the same
+/// moment make two successors, the later of which signs a second after the first (`rotate`):
+/// both were published ahead, so nothing fails verification.
+pub async fn rotate_when_due(
+    ring: &KeyRing,
+    rotate_after_secs: i64,
+    publish_ahead_secs: i64,
+    now: i64,
+) -> Result<(), KeyError> {
+    if rotate_after_secs <= 0 {
+        return Ok(());
+    }
+    let rows = signing_keys::all(ring.pool()).await?;
+    for alg in due_for_rotation(&rows, now, rotate_after_secs, publish_ahead_secs) {
+        let (kid, from) =
+            rotate(ring.pool(), ring.kek(), alg, false, publish_ahead_secs, now).await?;
+        tracing::info!(%kid, %alg, signs_from = from, "signing key rotated on schedule (keys.rotate_after_secs)");
+        ring.refresh().await?;
+    }
+    Ok(())
+}
+
+/// Re-reads the keys every `interval` until `stop` changes, and rotates those due.
 pub async fn refresh_periodically(
     ring: Arc<KeyRing>,
     interval: std::time::Duration,
+    schedule: (i64, i64),
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let (rotate_after_secs, publish_ahead_secs) = schedule;
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -335,8 +383,49 @@ pub async fn refresh_periodically(
                 if let Err(e) = ring.refresh().await {
                     tracing::warn!(error = %e, "cannot re-read the signing keys; keeping the ones in memory");
                 }
+                if let Err(e) = rotate_when_due(&ring, rotate_after_secs, publish_ahead_secs, crate::now()).await {
+                    tracing::warn!(error = %e, "cannot rotate a signing key that is due; trying again later");
+                }
             }
             _ = stop.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kid: &str, alg: Algorithm, activates_at: i64) -> SigningKeyRow {
+        SigningKeyRow {
+            kid: kid.into(),
+            alg: alg.name().into(),
+            public_jwk: String::new(),
+            private_key: Vec::new(),
+            created_at: activates_at,
+            activates_at,
+            retired_at: None,
+        }
+    }
+
+    #[test]
+    fn a_key_is_due_for_rotation_publish_ahead_before_its_age_limit() {
+        let (every, ahead) = (100, 10);
+        let rows = vec![
+            row("rs", Algorithm::Rs256, 0),
+            row("es", Algorithm::Es256, 50),
+            row("ed", Algorithm::EdDsa, 0),
+            // EdDSA's successor is already scheduled.
+            row("ed2", Algorithm::EdDsa, 200),
+        ];
+        assert_eq!(due_for_rotation(&rows, 89, every, ahead), vec![]);
+        assert_eq!(
+            due_for_rotation(&rows, 90, every, ahead),
+            vec![Algorithm::Rs256]
+        );
+        assert_eq!(
+            due_for_rotation(&rows, 140, every, ahead),
+            vec![Algorithm::Rs256, Algorithm::Es256]
+        );
     }
 }

@@ -58,6 +58,7 @@ pub fn openid_document(settings: &Settings) -> serde_json::Value {
         "auth_time",
         "nonce",
         "at_hash",
+        "sid",
         "preferred_username",
         "name",
         "given_name",

@@ -508,3 +508,48 @@ async fn a_dump_carries_the_keys_sealed_and_the_loaded_copy_signs_with_them() {
     b.sort();
     assert_eq!(a, b);
 }
+
+#[tokio::test]
+async fn keys_rotate_on_schedule_with_no_command() {
+    const AHEAD: i64 = 3;
+    const EVERY: i64 = 5;
+    let app = spawn_app_with(|s| {
+        s.keys.refresh_secs = 1;
+        s.keys.publish_ahead_secs = AHEAD;
+        s.keys.rotate_after_secs = EVERY;
+    })
+    .await;
+    let first = signing_keys::all(&app.pool).await.unwrap();
+    let first_rs256 = first.iter().find(|r| r.alg == "RS256").unwrap().clone();
+    // The successor is made when the active key is EVERY - AHEAD seconds old, by the node's
+    // own refresh loop, and published AHEAD seconds before it signs.
+    let known: Vec<String> = first.iter().map(|r| r.kid.clone()).collect();
+    let successor = || async {
+        signing_keys::all(&app.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.alg == "RS256" && !known.contains(&r.kid))
+    };
+    let made = eventually(Duration::from_secs(10), || async {
+        successor().await.is_some()
+    })
+    .await;
+    assert!(made, "no successor was scheduled");
+    let next = successor().await.unwrap();
+    assert_eq!(next.activates_at - next.created_at, AHEAD);
+    assert!(next.activates_at >= first_rs256.activates_at + EVERY);
+    // The node that made it re-read the keys at once: published, not yet signing.
+    assert!(kids(&jwks(&app.base).await).contains(&next.kid));
+    assert!(portcullis::now() < next.activates_at);
+    // Once it activates, the server signs with it, and the old key stays published.
+    let ring = ring_of(&app).await;
+    let signs = eventually(Duration::from_secs(AHEAD as u64 + 3), || async {
+        ring.refresh().await.unwrap();
+        ring.signing_key(Algorithm::Rs256, portcullis::now())
+            .is_some_and(|k| k.kid() == next.kid)
+    })
+    .await;
+    assert!(signs, "the successor never signed");
+    assert!(kids(&jwks(&app.base).await).contains(&first_rs256.kid));
+}
