@@ -1,8 +1,7 @@
 //! RFC 9068 JWT access tokens (per client `access_token_format`), RFC 8707 resource indicators
 //! (`[[resources]]`, `invalid_target`, the audience), and the id_token's `sid`.
 
-use portcullis::domain::clients::NewClientSpec;
-use portcullis::oauth::accounts::{self, Lifetimes};
+use portcullis::oauth::accounts::Lifetimes;
 use portcullis::settings::{ResourceSettings, Settings};
 use serde_json::{json, Value};
 
@@ -27,30 +26,12 @@ fn with_resources(s: &mut Settings) {
 
 /// A confidential client with scopes "openid profile read write reports", and `metadata`.
 async fn client(app: &TestApp, metadata: Value) -> TestClient {
-    let spec = NewClientSpec {
-        name: "JWT App".into(),
-        redirect_uris: vec![REDIRECT.into()],
-        public: false,
-        grant_types: vec![],
-        scope: "openid profile read write reports".into(),
-        auth_method: None,
-        resource_server: false,
-    };
-    let extra = metadata.as_object().cloned().unwrap_or_default();
-    let (c, secret) = accounts::create_client_with(
-        &app.pool,
-        spec,
+    app.client_with_metadata(
+        |s| s.scope = "openid profile read write reports".into(),
         Lifetimes::default(),
-        extra,
-        portcullis::now(),
+        metadata,
     )
     .await
-    .unwrap();
-    TestClient {
-        id: c.client_id,
-        secret: secret.map(|s| s.expose().to_string()),
-        redirect_uri: REDIRECT.into(),
-    }
 }
 
 async fn client_credentials(

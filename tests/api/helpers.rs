@@ -391,6 +391,18 @@ impl TestApp {
         tweak: impl FnOnce(&mut NewClientSpec),
         lifetimes: Lifetimes,
     ) -> TestClient {
+        self.client_with_metadata(tweak, lifetimes, serde_json::json!({}))
+            .await
+    }
+
+    /// `client_with`, plus client metadata (`id_token_signed_response_alg`,
+    /// `access_token_format`, `post_logout_redirect_uris`, …) as a JSON object.
+    pub async fn client_with_metadata(
+        &self,
+        tweak: impl FnOnce(&mut NewClientSpec),
+        lifetimes: Lifetimes,
+        metadata: serde_json::Value,
+    ) -> TestClient {
         let mut spec = NewClientSpec {
             name: "Test App".into(),
             redirect_uris: vec![REDIRECT.into()],
@@ -402,9 +414,11 @@ impl TestApp {
         };
         tweak(&mut spec);
         let redirect_uri = spec.redirect_uris.first().cloned().unwrap_or_default();
-        let (c, secret) = accounts::create_client(&self.pool, spec, lifetimes, portcullis::now())
-            .await
-            .unwrap();
+        let extra = metadata.as_object().cloned().unwrap_or_default();
+        let (c, secret) =
+            accounts::create_client_with(&self.pool, spec, lifetimes, extra, portcullis::now())
+                .await
+                .unwrap();
         TestClient {
             id: c.client_id,
             secret: secret.map(|s| s.expose().to_string()),

@@ -3,8 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use portcullis::domain::clients::NewClientSpec;
-use portcullis::oauth::accounts::{self, Lifetimes};
+use portcullis::oauth::accounts::Lifetimes;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -16,31 +15,16 @@ async fn setup() -> (TestApp, TestClient) {
     let app = spawn_app().await;
     app.add_user("olivia").await;
     app.add_user("bob").await;
-    let spec = NewClientSpec {
-        name: "Photo Album".into(),
-        redirect_uris: vec![REDIRECT.into()],
-        public: false,
-        grant_types: vec![],
-        scope: "openid read".into(),
-        auth_method: None,
-        resource_server: false,
-    };
-    let mut extra = serde_json::Map::new();
-    extra.insert("post_logout_redirect_uris".into(), json!([AFTER]));
-    let (c, secret) = accounts::create_client_with(
-        &app.pool,
-        spec,
-        Lifetimes::default(),
-        extra,
-        portcullis::now(),
-    )
-    .await
-    .unwrap();
-    let client = TestClient {
-        id: c.client_id,
-        secret: secret.map(|s| s.expose().to_string()),
-        redirect_uri: REDIRECT.into(),
-    };
+    let client = app
+        .client_with_metadata(
+            |s| {
+                s.name = "Photo Album".into();
+                s.scope = "openid read".into();
+            },
+            Lifetimes::default(),
+            json!({ "post_logout_redirect_uris": [AFTER] }),
+        )
+        .await;
     (app, client)
 }
 

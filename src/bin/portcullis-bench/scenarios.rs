@@ -70,6 +70,33 @@ pub struct Context {
     issued: Mutex<Vec<String>>,
 }
 
+/// A confidential client for `REDIRECT` with `scope` and `metadata`: its id and its Basic
+/// credentials (base64 of `id:secret`).
+async fn bench_client(
+    pool: &Pool,
+    name: &str,
+    scope: &str,
+    resource_server: bool,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    now: i64,
+) -> anyhow::Result<(String, String)> {
+    let spec = NewClientSpec {
+        name: name.into(),
+        redirect_uris: vec![REDIRECT.into()],
+        public: false,
+        grant_types: vec![],
+        scope: scope.into(),
+        auth_method: None,
+        resource_server,
+    };
+    let (c, secret) =
+        accounts::create_client_with(pool, spec, Lifetimes::default(), metadata, now).await?;
+    let secret = secret.map(|s| s.expose().to_string()).unwrap_or_default();
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.client_id, secret));
+    Ok((c.client_id, basic))
+}
+
 impl Context {
     pub async fn seed(
         args: &Args,
@@ -92,25 +119,20 @@ impl Context {
         let password = Password::new("bench-password");
         let user =
             accounts::create_user_with(&pool, "bench", &password, profile, 1000, now).await?;
-        let spec = NewClientSpec {
-            name: "Bench".into(),
-            redirect_uris: vec![REDIRECT.into()],
-            public: false,
-            grant_types: vec![],
-            scope: "read write".into(),
-            auth_method: None,
-            resource_server: true,
-        };
-        let (client, secret) =
-            accounts::create_client(&pool, spec, Lifetimes::default(), now).await?;
-        let secret = secret.map(|s| s.expose().to_string()).unwrap_or_default();
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", client.client_id, secret));
+        let (client_id, basic) = bench_client(
+            &pool,
+            "Bench",
+            "read write",
+            true,
+            serde_json::Map::new(),
+            now,
+        )
+        .await?;
         consents::save(
             &pool,
             &Consent {
                 user_id: user.id.clone(),
-                client_id: client.client_id.clone(),
+                client_id: client_id.clone(),
                 scope: "read".into(),
                 granted_at: now,
             },
@@ -118,53 +140,29 @@ impl Context {
         .await?;
         let mut oidc_clients = Vec::new();
         for alg in Algorithm::ALL {
-            let spec = NewClientSpec {
-                name: format!("Bench {alg}"),
-                redirect_uris: vec![REDIRECT.into()],
-                public: false,
-                grant_types: vec![],
-                scope: "openid read".into(),
-                auth_method: None,
-                resource_server: false,
-            };
             let mut metadata = serde_json::Map::new();
             metadata.insert(ID_TOKEN_ALG.into(), alg.name().into());
-            let (c, secret) =
-                accounts::create_client_with(&pool, spec, Lifetimes::default(), metadata, now)
-                    .await?;
-            let secret = secret.map(|s| s.expose().to_string()).unwrap_or_default();
-            let basic = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", c.client_id, secret));
+            let name = format!("Bench {alg}");
+            let (id, basic) =
+                bench_client(&pool, &name, "openid read", false, metadata, now).await?;
             consents::save(
                 &pool,
                 &Consent {
                     user_id: user.id.clone(),
-                    client_id: c.client_id.clone(),
+                    client_id: id.clone(),
                     scope: "openid read".into(),
                     granted_at: now,
                 },
             )
             .await?;
-            oidc_clients.push((alg, c.client_id, basic));
+            oidc_clients.push((alg, id, basic));
         }
         // The same client as "Bench", its access tokens ES256 JWTs: the signing cost per token.
-        let spec = NewClientSpec {
-            name: "Bench JWT".into(),
-            redirect_uris: vec![REDIRECT.into()],
-            public: false,
-            grant_types: vec![],
-            scope: "read write".into(),
-            auth_method: None,
-            resource_server: false,
-        };
         let mut metadata = serde_json::Map::new();
         metadata.insert(ID_TOKEN_ALG.into(), Algorithm::Es256.name().into());
         metadata.insert(ACCESS_TOKEN_FORMAT.into(), "jwt".into());
-        let (c, secret) =
-            accounts::create_client_with(&pool, spec, Lifetimes::default(), metadata, now).await?;
-        let secret = secret.map(|s| s.expose().to_string()).unwrap_or_default();
-        let jwt_basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.client_id, secret));
+        let (_, jwt_basic) =
+            bench_client(&pool, "Bench JWT", "read write", false, metadata, now).await?;
         let session = portcullis::oauth::login::start_session(&pool, settings, &user, now).await?;
         let mut ctx = Context {
             concurrency: args.concurrency,
@@ -178,7 +176,7 @@ impl Context {
             callgrind: None,
             db_counter: None,
             db_overhead: DbCounts::default(),
-            client_id: client.client_id,
+            client_id,
             basic,
             user_id: user.id,
             session_cookie: session.expose().to_string(),
