@@ -50,7 +50,7 @@ pub async fn introspect(
     else {
         return Ok(inactive());
     };
-    if !is_live(&t, now) || user_disabled {
+    if !t.is_live(now) || user_disabled {
         return Ok(inactive());
     }
     // A rotated refresh token is spent. Access tokens are never parents, so only a refresh
@@ -85,8 +85,7 @@ fn inactive() -> Value {
     json!({ "active": false })
 }
 
-/// Not revoked, not expired, and not marked used (rows used before migration 0003; later uses
-/// are found by `has_successor`).
+/// `TokenState::is_live` for a whole row.
 pub(crate) fn is_live(t: &Token, now: i64) -> bool {
     t.revoked_at.is_none() && t.expires_at > now && t.consumed_at.is_none()
 }

@@ -298,6 +298,31 @@ pub struct Token {
     pub sid: Option<String>,
 }
 
+/// What introspection reads of a token: no digest (it was looked up by it), family, parent,
+/// sign-in or `sid`. On MariaDB every column read costs a column-definition packet per query,
+/// and introspection is the hottest read (BENCHMARKS.md, session 15).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = tokens, check_for_backend(diesel::mysql::Mysql, diesel::sqlite::Sqlite))]
+pub struct TokenState {
+    pub kind: TokenKind,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub resource: Option<String>,
+}
+
+impl TokenState {
+    /// Not revoked, not expired, and not marked used (rows used before migration 0003; later
+    /// uses are found by `tokens::has_successor`).
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now && self.consumed_at.is_none()
+    }
+}
+
 /// A token row as column assignments. Diesel's derived `Insertable` writes `None` as `DEFAULT`,
 /// so the SQL depends on the values and MySQL re-prepares the statement for every insert; bound
 /// as NULL, the SQL is fixed and the prepared statement is reused. Hot paths insert through this.

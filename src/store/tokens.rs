@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::exchange::{self, Exchanged};
-use super::models::{Token, User};
+use super::models::{Token, TokenState, User};
 use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::db_run;
@@ -122,7 +122,7 @@ pub async fn revoke_family(pool: &Pool, family_id: &str, now: i64) -> StoreResul
 /// A token as introspection needs it, from one indexed read.
 #[derive(Debug)]
 pub struct IntrospectLookup {
-    pub token: Token,
+    pub token: TokenState,
     /// The username of the user behind it, if any.
     pub username: Option<String>,
     /// Whether that user is disabled (false when there is none).
@@ -135,11 +135,11 @@ pub async fn find_with_user(
 ) -> StoreResult<Option<IntrospectLookup>> {
     use super::schema::users;
     db_run!(pool, |conn| {
-        let found: Option<(Token, Option<String>, Option<bool>)> = tokens::table
+        let found: Option<(TokenState, Option<String>, Option<bool>)> = tokens::table
             .left_join(users::table)
             .filter(tokens::token_hash.eq(token_hash.as_bytes()))
             .select((
-                Token::as_select(),
+                TokenState::as_select(),
                 users::username.nullable(),
                 users::disabled.nullable(),
             ))
