@@ -9,7 +9,7 @@ use super::error::{oauth, OAuthError, TokenError};
 use super::params::Params;
 use super::ErrorCode::{InvalidClient, InvalidRequest, UnauthorizedClient};
 use crate::domain::secret::Secret;
-use crate::store::models::{Token, TokenKind};
+use crate::store::models::TokenKind;
 use crate::store::tokens::{self, IntrospectLookup};
 use crate::store::Pool;
 
@@ -83,11 +83,6 @@ pub async fn introspect(
 
 fn inactive() -> Value {
     json!({ "active": false })
-}
-
-/// `TokenState::is_live` for a whole row.
-pub(crate) fn is_live(t: &Token, now: i64) -> bool {
-    t.revoked_at.is_none() && t.expires_at > now && t.consumed_at.is_none()
 }
 
 /// RFC 7009 §2.1–2.2. Only the client a token was issued to can revoke it; anything else

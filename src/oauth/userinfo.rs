@@ -6,7 +6,6 @@ use serde_json::{json, Map, Value};
 
 use super::bearer::{self, BearerCheck, BearerError, Presented};
 use super::id_token::OPENID;
-use super::introspect::is_live;
 use crate::domain::secret::Secret;
 use crate::store::models::{TokenKind, User};
 use crate::store::Pool;
@@ -33,7 +32,7 @@ pub async fn userinfo(
         return Err(BearerError::InvalidToken.into());
     };
     // A refresh token is no bearer credential (RFC 6749 §1.5).
-    if token.kind != TokenKind::Access || !is_live(&token, now) {
+    if token.kind != TokenKind::Access || !token.is_live(now) {
         return Err(BearerError::InvalidToken.into());
     }
     let subject = token.user_id.as_deref().unwrap_or(&token.client_id);

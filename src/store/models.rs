@@ -298,7 +298,7 @@ pub struct Token {
     pub sid: Option<String>,
 }
 
-/// What introspection reads of a token: no digest (it was looked up by it), family, parent,
+/// What introspection and userinfo read of a token: no digest (it was looked up by it), family, parent,
 /// sign-in or `sid`. On MariaDB every column read costs a column-definition packet per query,
 /// and introspection is the hottest read (BENCHMARKS.md, session 15).
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]

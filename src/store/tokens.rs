@@ -159,13 +159,13 @@ pub async fn find_with_user(
 pub async fn find_with_owner(
     pool: &Pool,
     token_hash: &Digest,
-) -> StoreResult<Option<(Token, Option<User>)>> {
+) -> StoreResult<Option<(TokenState, Option<User>)>> {
     use super::schema::users;
     db_run!(pool, |conn| {
         Ok(tokens::table
             .left_join(users::table)
             .filter(tokens::token_hash.eq(token_hash.as_bytes()))
-            .select((Token::as_select(), Option::<User>::as_select()))
+            .select((TokenState::as_select(), Option::<User>::as_select()))
             .first(conn)
             .await
             .optional()?)
