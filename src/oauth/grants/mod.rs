@@ -86,15 +86,24 @@ pub async fn handle(
             format!("this client may not use the {grant_type} grant"),
         );
     }
+    // Each grant's future is boxed: inline, the largest of the three (with its database
+    // round trips) would size this future, which warp and the detached task copy several times
+    // per request (BENCHMARKS.md, session 15).
     let issued = match grant {
         GrantType::AuthorizationCode => {
-            authorization_code::exchange(pool, keys, settings, &client, params, now).await
+            Box::pin(authorization_code::exchange(
+                pool, keys, settings, &client, params, now,
+            ))
+            .await
         }
         GrantType::RefreshToken => {
-            refresh::rotate(pool, keys, settings, &client, params, now).await
+            Box::pin(refresh::rotate(pool, keys, settings, &client, params, now)).await
         }
         GrantType::ClientCredentials => {
-            client_credentials::issue(pool, keys, settings, &client, params, now).await
+            Box::pin(client_credentials::issue(
+                pool, keys, settings, &client, params, now,
+            ))
+            .await
         }
     }?;
     metrics::counter!("portcullis_tokens_issued_total", "grant" => grant.as_str()).increment(1);
