@@ -18,6 +18,19 @@
 //! then revokes the new rows too, which carry the same family.) The statement is atomic on both
 //! backends: one round trip and one commit instead of BEGIN, UPDATE, INSERT, COMMIT.
 //!
+//! **On Galera** that guard does not hold: Galera certifies the rows a transaction writes, not
+//! the rows it reads, so a rotation on node A that only reads the grant and a family revocation
+//! on node B that writes it both commit, and the revocation (which could not see A's rows)
+//! leaves a live successor. There the exchange is a transaction that first claims the grant
+//! (`UPDATE … SET consumed_at = now WHERE … AND consumed_at IS NULL`, the guard as above) and
+//! then inserts the rows. A revocation writes the grant's row too (a family revocation
+//! updates every live row of the family; withdrawing consent marks the codes consumed), so the
+//! two transactions write one common row and certification lets only one of them commit; the
+//! loser gets error 1213 and runs again (`retry_on_deadlock`), seeing the winner's rows. By
+//! induction every token of a family was inserted by a transaction that wrote its parent, so
+//! a revocation conflicts with every concurrent rotation of that family. Plain MariaDB and
+//! SQLite keep the single statement: one round trip, and their locks already hold.
+//!
 //! The SQL is fixed for a grant kind and row count, so the query has a static id and MySQL's
 //! prepared statement is reused. The statement cache is keyed by the query's type, so each
 //! (grant, row count) pair is a type of its own.
@@ -32,9 +45,10 @@ use diesel::QueryResult;
 use diesel_async::RunQueryDsl;
 
 use super::models::{Token, TokenKind};
+use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
-use crate::db_run;
 use crate::domain::secret::Digest;
+use crate::{db_run, db_transaction};
 
 /// The table a grant lives in.
 pub trait Grant: Send + Sync + 'static {
@@ -42,6 +56,8 @@ pub trait Grant: Send + Sync + 'static {
     const KEY: &'static str;
     /// Further conditions on the grant row, starting with " AND".
     const EXTRA: &'static str;
+    /// Galera's claim: marks the grant used if it still may be (binds: now, the grant's key).
+    const CLAIM: &'static str;
 }
 
 /// `authorization_codes`, by `code_hash`, only while not withdrawn: revoking a grant from the
@@ -53,6 +69,8 @@ impl Grant for Code {
     const TABLE: &'static str = "authorization_codes";
     const KEY: &'static str = "code_hash";
     const EXTRA: &'static str = " AND g.consumed_at IS NULL";
+    const CLAIM: &'static str = "UPDATE authorization_codes SET consumed_at = ? \
+        WHERE code_hash = ? AND consumed_at IS NULL";
 }
 
 /// `tokens`, by `token_hash`, only while not revoked.
@@ -62,6 +80,10 @@ impl Grant for RefreshToken {
     const TABLE: &'static str = "tokens";
     const KEY: &'static str = "token_hash";
     const EXTRA: &'static str = " AND g.revoked_at IS NULL";
+    // A rotated refresh token is marked used (as rows rotated before migration 0003 were), so
+    // on Galera it also introspects inactive.
+    const CLAIM: &'static str = "UPDATE tokens SET consumed_at = ? \
+        WHERE token_hash = ? AND revoked_at IS NULL AND consumed_at IS NULL";
 }
 
 /// How an exchange ended.
@@ -90,6 +112,9 @@ pub async fn run<G: Grant, const N: usize>(
     grant_hash: &Digest,
     rows: [Token; N],
 ) -> StoreResult<Exchanged> {
+    if pool.is_galera() {
+        return run_claiming::<G, N>(pool, grant_hash, rows).await;
+    }
     retry_on_deadlock(|| async {
         db_run!(pool, |conn| {
             let result = Exchange::<G, N>::new(grant_hash.as_bytes(), rows.clone())
@@ -99,6 +124,50 @@ pub async fn run<G: Grant, const N: usize>(
         })
     })
     .await
+}
+
+/// The exchange on Galera (see the module's documentation): claim the grant, then insert, in
+/// one transaction. A certification conflict with another node's claim or revocation comes
+/// back as a deadlock and the whole transaction runs again.
+async fn run_claiming<G: Grant, const N: usize>(
+    pool: &Pool,
+    grant_hash: &Digest,
+    mut rows: [Token; N],
+) -> StoreResult<Exchanged> {
+    let Some(last) = rows.last_mut() else {
+        return Ok(Exchanged::Refused);
+    };
+    last.parent_hash = Some(grant_hash.as_bytes().to_vec());
+    let now = last.created_at;
+    let claimed = retry_on_deadlock(|| async {
+        db_transaction!(pool, |conn| {
+            let claimed = diesel::sql_query(G::CLAIM)
+                .bind::<BigInt, _>(now)
+                .bind::<Binary, _>(grant_hash.as_bytes())
+                .execute(conn)
+                .await?;
+            if claimed != 1 {
+                return Ok(false);
+            }
+            for row in &rows {
+                diesel::insert_into(tokens::table)
+                    .values(row.values())
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(true)
+        })
+    })
+    .await?;
+    if claimed {
+        return Ok(Exchanged::Issued);
+    }
+    // Not claimable: used (a token names it as parent), or withdrawn, revoked or gone.
+    Ok(if super::tokens::has_successor(pool, grant_hash).await? {
+        Exchanged::AlreadyUsed
+    } else {
+        Exchanged::Refused
+    })
 }
 
 impl<G: Grant, const N: usize> Exchange<G, N> {

@@ -18,6 +18,8 @@ pub mod throttle;
 pub mod tokens;
 pub mod users;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -34,6 +36,13 @@ use crate::settings::DatabaseSettings;
 
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 pub type MysqlConn = AsyncMysqlConnection;
+
+/// What a connection to a Galera node waits for before it runs a statement
+/// (`wsrep_sync_wait`): 1 reads, 2 updates and deletes, 4 inserts. Galera applies another node's
+/// commits asynchronously, so without it a token issued on node A can be unknown on node B a
+/// moment later (introspection says inactive, a refresh says invalid_grant), and a revocation
+/// can miss rows already committed elsewhere. Each wait costs a group round trip.
+pub const GALERA_SYNC_WAIT: u8 = 7;
 
 /// Oldest MariaDB we support: 10.5 is the first with the JSON and `IF NOT EXISTS` forms we use.
 const MIN_MARIADB: (u32, u32) = (10, 5);
@@ -97,7 +106,7 @@ impl StoreError {
     /// write lock stayed taken past its busy timeout. They are answered 503 with Retry-After.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
-        const TRANSIENT: [&str; 9] = [
+        const TRANSIENT: [&str; 11] = [
             // mysql_async's own errors (not the server's): the connection, not the query.
             "Input/output error",
             "Driver error",
@@ -108,6 +117,12 @@ impl StoreError {
             "Lock wait timeout exceeded",
             "Server shutdown in progress",
             "Connection was killed",
+            // 1213 after `retry_on_deadlock` gave up; on Galera also a certification conflict
+            // with another node's commit. Running the request again is safe.
+            "Deadlock found",
+            // 1047 from a Galera node that is not (or no longer) part of the primary component,
+            // or still receiving its state transfer.
+            "WSREP has not yet prepared node",
             // SQLite: SQLITE_BUSY after busy_timeout.
             "database is locked",
             "database table is locked",
@@ -193,7 +208,22 @@ impl From<crate::backend::BadDatabaseUrl> for StoreError {
 #[derive(Clone)]
 pub enum Pool {
     Sqlite(DeadPool<SqliteConn>),
-    Mysql(DeadPool<MysqlConn>),
+    Mysql(DeadPool<MysqlConn>, Galera),
+}
+
+/// Whether the pool's MariaDB server is a Galera node (`wsrep_on`), as its connections found.
+/// The exchange guard depends on it (see `exchange`).
+#[derive(Clone, Debug, Default)]
+pub struct Galera(Arc<AtomicBool>);
+
+impl Galera {
+    pub fn is_on(&self) -> bool {
+        AtomicBool::load(&self.0, Ordering::Relaxed)
+    }
+
+    fn found(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$pool` is; the
@@ -210,7 +240,7 @@ macro_rules! db_run {
                 let $conn: &mut $crate::store::SqliteConn = &mut *obj;
                 $crate::store::scoped(async { $body }).await
             }
-            $crate::store::Pool::Mysql(p) => {
+            $crate::store::Pool::Mysql(p, _) => {
                 let mut obj = p.get().await.map_err($crate::store::StoreError::from)?;
                 let result = {
                     #[allow(unused_mut)]
@@ -301,12 +331,15 @@ impl Pool {
                 Ok(Pool::Sqlite(pool))
             }
             Backend::Mysql(url) => {
+                let galera = Galera::default();
+                let found = galera.clone();
                 let mut config = ManagerConfig::<MysqlConn>::default();
                 config.custom_setup = Box::new(move |url| {
                     Box::pin(establish_mysql(
                         url.to_string(),
                         connect_timeout,
                         Some(statement_timeout),
+                        Some(found.clone()),
                     ))
                 });
                 // Fast recycling: no ping per checkout (a round trip on every request). It is
@@ -321,7 +354,7 @@ impl Pool {
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
                     .map_err(build_err)?;
-                Ok(Pool::Mysql(pool))
+                Ok(Pool::Mysql(pool, galera))
             }
         }
     }
@@ -330,15 +363,20 @@ impl Pool {
     pub fn status(&self) -> deadpool::Status {
         match self {
             Pool::Sqlite(p) => p.status(),
-            Pool::Mysql(p) => p.status(),
+            Pool::Mysql(p, _) => p.status(),
         }
     }
 
     pub fn backend_name(&self) -> &'static str {
         match self {
             Pool::Sqlite(_) => "sqlite",
-            Pool::Mysql(_) => "mysql",
+            Pool::Mysql(..) => "mysql",
         }
+    }
+
+    /// Whether the database is a Galera cluster (known once a connection was made).
+    pub fn is_galera(&self) -> bool {
+        matches!(self, Pool::Mysql(_, galera) if galera.is_on())
     }
 
     /// One round trip: is the database answering?
@@ -351,7 +389,9 @@ impl Pool {
 
     /// Refuses a MariaDB/MySQL server we do not support, with a message that says how to fix it.
     pub async fn check_server(&self) -> StoreResult<()> {
-        let Pool::Mysql(p) = self else { return Ok(()) };
+        let Pool::Mysql(p, _) = self else {
+            return Ok(());
+        };
         let mut conn = p.get().await?;
         let info: ServerInfo = diesel::sql_query(
             "SELECT VERSION() AS version, @@character_set_database AS charset, DATABASE() AS db",
@@ -459,11 +499,13 @@ async fn establish_sqlite(
 }
 
 /// Connects with strict SQL mode and the options diesel-async's own `establish` sets, bounded by
-/// the connect timeout so an unreachable server fails fast.
+/// the connect timeout so an unreachable server fails fast. On a Galera node the session waits
+/// for causality (`GALERA_SYNC_WAIT`), and `galera` records that the pool is on one.
 pub(crate) async fn establish_mysql(
     url: String,
     timeout: Duration,
     statement_timeout: Option<Duration>,
+    galera: Option<Galera>,
 ) -> diesel::ConnectionResult<MysqlConn> {
     let bad = |m: String| diesel::ConnectionError::BadConnection(m);
     let opts = mysql_async::Opts::from_url(&url)
@@ -476,7 +518,12 @@ pub(crate) async fn establish_mysql(
         .init(vec![MYSQL_SESSION_INIT.to_string(), messages])
         .stmt_cache_size(0)
         .client_found_rows(true);
-    let conn = tokio::time::timeout(timeout, mysql_async::Conn::new(builder))
+    let connect = async {
+        let mut conn = mysql_async::Conn::new(builder).await?;
+        join_galera_session(&mut conn, galera.as_ref()).await?;
+        Ok::<_, mysql_async::Error>(conn)
+    };
+    let conn = tokio::time::timeout(timeout, connect)
         .await
         .map_err(|_| {
             bad(format!(
@@ -488,9 +535,29 @@ pub(crate) async fn establish_mysql(
     AsyncMysqlConnection::try_from(conn).await
 }
 
+/// Asks the server whether it is a Galera node (`SHOW` answers on every MariaDB and MySQL; a
+/// server without wsrep returns no row) and, if so, sets the session's causal wait.
+async fn join_galera_session(
+    conn: &mut mysql_async::Conn,
+    galera: Option<&Galera>,
+) -> Result<(), mysql_async::Error> {
+    use mysql_async::prelude::Queryable;
+    let wsrep: Option<(String, String)> = conn
+        .query_first("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")
+        .await?;
+    if wsrep.is_some_and(|(_, on)| on.eq_ignore_ascii_case("ON")) {
+        conn.query_drop(format!("SET SESSION wsrep_sync_wait = {GALERA_SYNC_WAIT}"))
+            .await?;
+        if let Some(g) = galera {
+            g.found();
+        }
+    }
+    Ok(())
+}
+
 /// A single connection outside the pool (admin commands: `db init`).
 pub async fn connect_mysql(url: &str, timeout: Duration) -> StoreResult<MysqlConn> {
-    establish_mysql(url.to_string(), timeout, None)
+    establish_mysql(url.to_string(), timeout, None, None)
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }

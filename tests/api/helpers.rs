@@ -67,6 +67,21 @@ impl TestDb {
         }
     }
 
+    /// A database another test's `TestDb` owns (another node of the same installation): it is
+    /// not dropped with this value.
+    pub fn shared(url: &str) -> Self {
+        TestDb {
+            url: url.to_string(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            mysql: None,
+        }
+    }
+
+    /// The MariaDB database's name, for a URL on another server of the same cluster.
+    pub fn mysql_name(&self) -> Option<&str> {
+        self.mysql.as_ref().map(|(_, name)| name.as_str())
+    }
+
     pub fn is_mysql(&self) -> bool {
         self.mysql.is_some()
     }
@@ -190,6 +205,38 @@ pub async fn spawn_app_on(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> Test
         settings,
         http,
         db,
+        shutdown: Some(tx),
+    }
+}
+
+/// A second node of `app`'s installation: its own server, pool and caches, the same settings
+/// (issuer, key-encryption key), on `database_url` (the same database, or another member of a
+/// cluster holding it). It shares `app`'s HTTP client, so a browser's cookies go to both, as
+/// behind a load balancer.
+pub async fn spawn_node(app: &TestApp, database_url: &str) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut settings = app.settings.clone();
+    settings.server.bind = addr.to_string();
+    settings.database.url = DatabaseUrl(database_url.to_string());
+    let node = portcullis::Application::build_with_listener(settings.clone(), listener)
+        .await
+        .expect("build the second node");
+    let pool = node.pool();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(node.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        addr,
+        metrics_addr: None,
+        pool,
+        settings,
+        http: app.http.clone(),
+        db: TestDb::shared(database_url),
         shutdown: Some(tx),
     }
 }
