@@ -6,6 +6,10 @@
 //!     cargo build --release --bins
 //!     target/release/portcullis-bench --backend mysql --concurrency 64 --duration 10
 //!     target/release/portcullis-bench --backend mysql --scenarios soak --duration 600
+//!
+//! With `--target URL,URL…` it starts nothing: the servers are already running (several nodes
+//! behind what would be a load balancer; `bench/galera.sh` starts two on a Galera cluster), and
+//! `--database-url` names the database they share, where the fixtures are seeded.
 
 mod counts;
 mod http;
@@ -73,6 +77,28 @@ pub struct Args {
     /// Where to write the results (the section for this backend is replaced).
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
+    /// Running servers to benchmark instead of starting one (`http://host:port`, comma-separated
+    /// or repeated); workers connect to each in turn. They must share one database and issuer.
+    #[arg(long, value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// With `--target`: the database those servers use (the fixtures are written there). A
+    /// `mysql://` URL also makes the report say MariaDB.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// With `--target`: names the run's section in the output (`target-<label>`).
+    #[arg(long, default_value = "nodes")]
+    pub label: Option<String>,
+}
+
+/// `http://127.0.0.1:8181` (or a bare `127.0.0.1:8181`) as a socket address.
+fn target_addr(url: &str) -> anyhow::Result<SocketAddr> {
+    let bare = url
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    bare.parse().with_context(|| {
+        format!("--target {url:?}: give http://IP:PORT (plain HTTP, an IP address)")
+    })
 }
 
 /// Removes the run's folder, unless `--keep` asked for it.
@@ -182,31 +208,56 @@ async fn fresh_database(args: &Args, dir: &std::path::Path) -> anyhow::Result<St
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let soak = args.scenarios.iter().any(|s| s == soak::NAME);
     if soak && args.scenarios.len() > 1 {
         bail!("soak runs alone: its server has short token lifetimes");
     }
     let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let db_url = fresh_database(&args, &dir).await?;
-    let env: &[(&str, &str)] = if soak { &soak::SERVER_ENV } else { &[] };
-    let server = start_server(&args, &db_url, &dir, env).await?;
-    let server_pid = server.child.id();
-    let db_pid = match args.backend {
-        Backend::Mysql => procstat::find_process(&["mariadbd", "mysqld"]),
-        Backend::Sqlite => None,
+    let targets = args
+        .target
+        .iter()
+        .map(|t| target_addr(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (server, addrs, db_url) = if targets.is_empty() {
+        let db_url = fresh_database(&args, &dir).await?;
+        let env: &[(&str, &str)] = if soak { &soak::SERVER_ENV } else { &[] };
+        let server = start_server(&args, &db_url, &dir, env).await?;
+        let addr = server.addr;
+        (Some(server), vec![addr], db_url)
+    } else {
+        if soak || args.callgrind {
+            bail!("--target measures running servers: no soak (it configures its server) and no --callgrind");
+        }
+        let db_url = args
+            .database_url
+            .clone()
+            .context("--target needs --database-url: the database the servers share")?;
+        if db_url.starts_with("mysql:") {
+            args.backend = Backend::Mysql;
+        }
+        (None, targets, db_url)
+    };
+    let server_pids = match &server {
+        Some(s) => vec![s.child.id()],
+        None => procstat::find_processes(&["portcullis"]),
+    };
+    let db_pids = match args.backend {
+        Backend::Mysql => procstat::find_processes(&["mariadbd", "mysqld"]),
+        Backend::Sqlite => Vec::new(),
     };
     let mut settings = portcullis::Settings::default();
     settings.database.url = portcullis::settings::DatabaseUrl(db_url.clone());
     settings.database.pool_size = args.pool_size;
     let pool = portcullis::store::Pool::build(&settings.database)?;
     let mut ctx =
-        scenarios::Context::seed(&args, pool, server.addr, server_pid, db_pid, &settings).await?;
-    if args.callgrind {
-        ctx.callgrind = Some(counts::Callgrind::attach(server_pid, &dir));
+        scenarios::Context::seed(&args, pool, addrs, server_pids, db_pids, &settings).await?;
+    if let (true, Some(server)) = (args.callgrind, &server) {
+        ctx.callgrind = Some(counts::Callgrind::attach(server.child.id(), &dir));
     }
-    if args.backend == Backend::Mysql {
+    // MariaDB's work counters are one server's: with several (a cluster) they would not add up.
+    if args.backend == Backend::Mysql && server.is_some() {
         let mut conn = portcullis::store::connect_mysql(&db_url, Duration::from_secs(5)).await?;
         ctx.db_overhead = counts::DbCounts::overhead(&mut conn).await?;
         ctx.db_counter = Some(tokio::sync::Mutex::new(conn));
@@ -245,7 +296,11 @@ async fn main() -> anyhow::Result<()> {
     clean_up(&args, &dir);
     let report = scenarios::report(&args, &results);
     println!("{report}");
-    write_section(&args, backend_tag(&args), &report)?;
+    let tag = match (&args.label, args.target.is_empty()) {
+        (Some(label), false) => format!("target-{label}"),
+        _ => backend_tag(&args).to_string(),
+    };
+    write_section(&args, &tag, &report)?;
     let errors: u64 = results.iter().map(|r| r.errors).sum();
     if errors > 0 {
         bail!("{errors} requests failed");

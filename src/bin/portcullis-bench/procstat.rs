@@ -23,9 +23,26 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-/// The pid of the first process whose command name is one of `names`.
-pub fn find_process(names: &[&str]) -> Option<u32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+/// User + system CPU time of several processes together (None unless every one was read).
+pub fn cpu_micros_sum(pids: &[u32], ticks_per_sec: u64) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| cpu_micros(*p, ticks_per_sec)).sum()
+}
+
+/// The largest resident memory among `pids`, in KiB.
+pub fn rss_kib_max(pids: &[u32]) -> Option<u64> {
+    pids.iter().filter_map(|p| rss_kib(*p)).max()
+}
+
+/// The pids of every process whose command name is one of `names`.
+pub fn find_processes(names: &[&str]) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
@@ -33,11 +50,11 @@ pub fn find_process(names: &[&str]) -> Option<u32> {
             std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("comm"))
         {
             if names.contains(&comm.trim()) {
-                return Some(pid);
+                found.push(pid);
             }
         }
     }
-    None
+    found
 }
 
 pub fn clock_ticks() -> u64 {

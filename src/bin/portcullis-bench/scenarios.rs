@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use base64::Engine;
 use portcullis::domain::clients::{NewClientSpec, ACCESS_TOKEN_FORMAT};
 use portcullis::domain::password::Password;
@@ -45,9 +45,14 @@ pub struct Context {
     pub duration: Duration,
     pub warmup: Duration,
     pub pool: Pool,
+    /// The first server: seeding, metrics and the soak talk to it.
     pub addr: SocketAddr,
-    pub server_pid: u32,
-    pub db_pid: Option<u32>,
+    /// Every server under test; workers connect to them in turn.
+    pub addrs: Vec<SocketAddr>,
+    next_addr: AtomicUsize,
+    /// The servers' and the database servers' processes, for CPU and memory from /proc.
+    pub server_pids: Vec<u32>,
+    pub db_pids: Vec<u32>,
     pub ticks: u64,
     /// Set with `--callgrind`: the server's instructions are counted per window.
     pub callgrind: Option<Callgrind>,
@@ -101,11 +106,12 @@ impl Context {
     pub async fn seed(
         args: &Args,
         pool: Pool,
-        addr: SocketAddr,
-        server_pid: u32,
-        db_pid: Option<u32>,
+        addrs: Vec<SocketAddr>,
+        server_pids: Vec<u32>,
+        db_pids: Vec<u32>,
         settings: &portcullis::Settings,
     ) -> anyhow::Result<Self> {
+        let addr = *addrs.first().context("no server to benchmark")?;
         let now = portcullis::now();
         // A user with the claims userinfo releases, as a real account would have.
         let profile = portcullis::store::models::Profile {
@@ -170,8 +176,10 @@ impl Context {
             warmup: Duration::from_secs(args.warmup),
             pool,
             addr,
-            server_pid,
-            db_pid,
+            addrs,
+            next_addr: AtomicUsize::new(0),
+            server_pids,
+            db_pids,
             ticks: procstat::clock_ticks(),
             callgrind: None,
             db_counter: None,
@@ -392,6 +400,12 @@ pub async fn run(ctx: &Arc<Context>, name: &str) -> anyhow::Result<Outcome> {
 }
 
 impl Context {
+    /// The server the next worker talks to: each in turn, as a round-robin load balancer would.
+    fn worker_addr(&self) -> SocketAddr {
+        let i = self.next_addr.fetch_add(1, Ordering::Relaxed);
+        self.addrs[i % self.addrs.len()]
+    }
+
     /// A worker's own connection, and for refresh its own token chain.
     pub async fn worker(&self, scenario: &str) -> anyhow::Result<Arc<Mutex<WorkerState>>> {
         let refresh_token = if scenario == "refresh" {
@@ -400,7 +414,7 @@ impl Context {
             String::new()
         };
         Ok(Arc::new(Mutex::new(WorkerState {
-            conn: Some(Conn::connect(self.addr).await?),
+            conn: Some(Conn::connect(self.worker_addr()).await?),
             refresh_token,
         })))
     }
@@ -714,9 +728,9 @@ async fn sample_window(
         Some(conn) => Some(DbCounts::read(&mut *conn.lock().await).await?),
         None => None,
     };
-    let s0 = procstat::cpu_micros(ctx.server_pid, ctx.ticks);
-    let d0 = ctx.db_pid.and_then(|p| procstat::cpu_micros(p, ctx.ticks));
-    let mut rss = procstat::rss_kib(ctx.server_pid);
+    let s0 = procstat::cpu_micros_sum(&ctx.server_pids, ctx.ticks);
+    let d0 = procstat::cpu_micros_sum(&ctx.db_pids, ctx.ticks);
+    let mut rss = procstat::rss_kib_max(&ctx.server_pids);
     // Not under callgrind: the scrapes' own instructions would count against the scenario.
     let mut metrics = match ctx.callgrind {
         Some(_) => None,
@@ -725,14 +739,14 @@ async fn sample_window(
     let (mut queued, mut samples) = (0.0, 0u32);
     while Instant::now() < to {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        rss = rss.max(procstat::rss_kib(ctx.server_pid));
+        rss = rss.max(procstat::rss_kib_max(&ctx.server_pids));
         if let Some(q) = pool_waiting(&mut metrics).await {
             queued += q;
             samples += 1;
         }
     }
-    let s1 = procstat::cpu_micros(ctx.server_pid, ctx.ticks);
-    let d1 = ctx.db_pid.and_then(|p| procstat::cpu_micros(p, ctx.ticks));
+    let s1 = procstat::cpu_micros_sum(&ctx.server_pids, ctx.ticks);
+    let d1 = procstat::cpu_micros_sum(&ctx.db_pids, ctx.ticks);
     let db_counts = match (&ctx.db_counter, db_before) {
         (Some(conn), Some(before)) => {
             let after = DbCounts::read(&mut *conn.lock().await).await?;
@@ -805,8 +819,16 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
         Backend::Sqlite => "SQLite (WAL, bundled)",
         Backend::Mysql => "MariaDB",
     };
+    let title = match args.label.as_deref() {
+        Some(label) if !args.target.is_empty() => format!(
+            "{label}: {} running servers ({}), {backend}",
+            args.target.len(),
+            args.target.join(", ")
+        ),
+        _ => backend.to_string(),
+    };
     let mut s = format!(
-        "## {backend}, concurrency {}\n\nCommit `{commit}`, {}; {cores} cores ({cpu}); load generator on the same machine; \
+        "## {title}, concurrency {}\n\nCommit `{commit}`, {}; {cores} cores ({cpu}); load generator on the same machine; \
          {} s measured after {} s warm-up per scenario, {} s idle between scenarios; server pool size {}.\n\n\
          | scenario | per s | p50 ms | p99 ms | max ms | errors | server CPU µs/iter | DB CPU µs/iter | server RSS MiB | server k-instr/iter | DB statements/iter | DB row ops/iter | pool queue | pool wait ms/iter | row lock waits/iter | row lock ms/iter |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -835,7 +857,7 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
     }
     s.push_str("\n`auth-code` counts whole flows (authorize with a live session and remembered consent → 303 with code → token exchange: two requests). \
                 `auth-code-oidc` is the same flow with `openid` and a nonce: the exchange also signs an id_token, RS256 (or ES256, EdDSA: the client's `id_token_signed_response_alg`). \
-                `store-insert` runs in the benchmark process, so it has no server columns. DB CPU is mariadbd's, read from /proc. \
+                `store-insert` runs in the benchmark process, so it has no server columns. DB CPU is mariadbd's, read from /proc (with `--target`: every portcullis and every mariadbd process on the machine, summed). \
                 Instructions are counted only with `--callgrind` (the server under valgrind; its rates and latencies are then not comparable with a normal run); \
                 DB statements and row operations are MariaDB's `Questions` and `Handler_*` counters; row lock waits and their milliseconds are `Innodb_row_lock_waits` and `Innodb_row_lock_time`. \
                 Pool queue is the mean of the server's `portcullis_db_pool_waiting` gauge sampled every 200 ms; pool wait is that queue divided by the rate (Little's law), per iteration.\n");
