@@ -105,8 +105,10 @@ start_node() {
     address=$(IFS=,; echo "gcomm://${members[*]}")
     local extra=()
     [ -n "$new_cluster" ] && extra+=(--wsrep-new-cluster)
-    # Settings Galera requires (row events, InnoDB, interleaved auto-increment locks) and
-    # small buffers: three servers share this machine with the test suite.
+    # Settings Galera requires (row events, InnoDB, interleaved auto-increment locks); a table
+    # without a primary key, or DDL on an engine Galera does not replicate, is refused
+    # (wsrep_mode), so the migrations and tests prove Portcullis has neither; small buffers:
+    # three servers share this machine with the test suite.
     /usr/sbin/mariadbd --no-defaults \
         --user="$(run_user)" \
         --datadir="$data" --socket="$(socket "$n")" --pid-file="$(pidfile "$n")" \
@@ -123,6 +125,7 @@ start_node() {
         --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$(gcomm_port "$n");ist.recv_addr=127.0.0.1:$(ist_port "$n");gcache.size=64M;evs.inactive_timeout=PT6S;evs.suspect_timeout=PT3S" \
         --wsrep-sst-method=rsync --wsrep-sst-receive-address="127.0.0.1:$(sst_port "$n")" \
         --wsrep-slave-threads=2 \
+        --wsrep-mode=REQUIRED_PRIMARY_KEY,STRICT_REPLICATION \
         "${extra[@]}" >/dev/null 2>&1 &
     echo $! >"$(procfile "$n")"
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::cross_node::{self, field, is_active, Pair};
 use crate::helpers::{TestApp, TestClient};
-use crate::races;
+use crate::{keys, races};
 
 const GALERA_ENV: &str = "PORTCULLIS_TEST_GALERA_URLS";
 
@@ -76,6 +76,13 @@ async fn a_rotation_racing_a_revocation_on_another_member_never_leaves_a_live_su
     let _shared = CLUSTER.read().await;
     let p = galera_pair!(|_| {});
     races::a_rotation_racing_a_revocation_never_leaves_a_live_successor(&p, 60).await;
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_through_both_members_before_either_node_signs_with_it() {
+    let _shared = CLUSTER.read().await;
+    let p = galera_pair!(keys::fast_rotation);
+    keys::a_rotated_key_is_published_by_both_nodes_before_either_signs_with_it(&p).await;
 }
 
 /// Runs the cluster script (`kill N`, `start-node N`), failing the test if it fails.

@@ -15,5 +15,6 @@ mod helpers;
 
 mod cross_node;
 mod galera;
+mod keys;
 mod one_database;
 mod races;

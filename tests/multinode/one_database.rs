@@ -1,7 +1,7 @@
 //! Two nodes on the suite's one database (SQLite, or MariaDB in the MariaDB pass).
 
 use crate::cross_node::{self, Pair};
-use crate::races;
+use crate::{keys, races};
 
 fn short_client_cache(s: &mut portcullis::settings::Settings) {
     s.cache.client_ttl_secs = 1;
@@ -35,4 +35,10 @@ async fn one_refresh_token_used_twenty_times_across_nodes_has_one_winner() {
 async fn a_rotation_racing_a_revocation_on_the_other_node_never_leaves_a_live_successor() {
     let p = Pair::on_one_database(|_| {}).await;
     races::a_rotation_racing_a_revocation_never_leaves_a_live_successor(&p, 30).await;
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_by_both_nodes_before_either_signs_with_it() {
+    let p = Pair::on_one_database(keys::fast_rotation).await;
+    keys::a_rotated_key_is_published_by_both_nodes_before_either_signs_with_it(&p).await;
 }
