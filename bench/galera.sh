@@ -13,9 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin="${CARGO_TARGET_DIR:-target}/release"
-for b in portcullis portcullis-bench; do
-    [ -x "$bin/$b" ] || {
-        echo "no $bin/$b: run cargo build --release --bins first" >&2
+# The nodes' binary: PORTCULLIS_SERVER_BIN compares another build in the same sitting.
+server="${PORTCULLIS_SERVER_BIN:-$bin/portcullis}"
+for b in "$server" "$bin/portcullis-bench"; do
+    [ -x "$b" ] || {
+        echo "no $b: run cargo build --release --bins first" >&2
         exit 1
     }
 done
@@ -34,7 +36,7 @@ mariadb --no-defaults -h 127.0.0.1 -P 3307 -u root -e \
     "CREATE DATABASE portcullis_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
 
 # Every node shares the issuer (the load balancer's address) and the key-encryption key.
-kek=$("$bin/portcullis" keys generate-encryption-key | tail -n 1)
+kek=$("$server" keys generate-encryption-key | tail -n 1)
 issuer=http://127.0.0.1:8181
 node() { # node MEMBER_PORT HTTP_PORT
     PORTCULLIS__DATABASE__URL="mysql://root@127.0.0.1:$1/portcullis_bench" \
@@ -43,7 +45,7 @@ node() { # node MEMBER_PORT HTTP_PORT
         PORTCULLIS__SERVER__ISSUER="$issuer" \
         PORTCULLIS__KEYS__ENCRYPTION_KEY="$kek" \
         PORTCULLIS__LOG__LEVEL=warn \
-        "$bin/portcullis" serve >/dev/null &
+        "$server" serve >/dev/null &
     pids+=($!)
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$2/readyz" >/dev/null && return 0

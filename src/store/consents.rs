@@ -12,17 +12,21 @@ use crate::db_run;
 /// before). Portable upsert: UPDATE, then INSERT if nothing was there; a concurrent INSERT
 /// that wins the race just means the row exists, so UPDATE once more.
 pub async fn save(pool: &Pool, consent: &Consent) -> StoreResult<()> {
-    let update = || async {
-        db_run!(pool, |conn| {
-            Ok::<_, super::StoreError>(
-                diesel::update(consents::table.find((&consent.user_id, &consent.client_id)))
-                    .set((
-                        consents::scope.eq(&consent.scope),
-                        consents::granted_at.eq(consent.granted_at),
-                    ))
-                    .execute(conn)
-                    .await?,
-            )
+    // Idempotent, so a deadlock (or, on Galera, a certification conflict with the same user's
+    // consent on another node) just runs it again.
+    let update = || {
+        super::retry_on_deadlock(|| async {
+            db_run!(pool, |conn| {
+                Ok::<_, super::StoreError>(
+                    diesel::update(consents::table.find((&consent.user_id, &consent.client_id)))
+                        .set((
+                            consents::scope.eq(&consent.scope),
+                            consents::granted_at.eq(consent.granted_at),
+                        ))
+                        .execute(conn)
+                        .await?,
+                )
+            })
         })
     };
     if update().await? > 0 {

@@ -561,3 +561,40 @@ pub async fn connect_mysql(url: &str, timeout: Duration) -> StoreResult<MysqlCon
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    /// What the MySQL driver hands Diesel for a server error: the message, kind `Unknown`.
+    fn server_error(message: &str) -> StoreError {
+        StoreError::Query(Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(message.to_string()),
+        ))
+    }
+
+    #[test]
+    fn a_deadlock_or_certification_conflict_is_retried_then_answered_unavailable() {
+        // 1213: InnoDB's deadlock, and Galera's certification failure, in the same words.
+        let e = server_error("Deadlock found when trying to get lock; try restarting transaction");
+        assert!(e.is_deadlock());
+        assert!(e.is_unavailable(), "once the retries give up: 503, not 500");
+    }
+
+    #[test]
+    fn a_galera_member_outside_the_primary_component_is_unavailable() {
+        // 1047, from a member that lost quorum or is still receiving its state transfer.
+        let e = server_error("WSREP has not yet prepared node for application use");
+        assert!(e.is_unavailable());
+        assert!(!e.is_deadlock());
+    }
+
+    #[test]
+    fn a_query_error_is_neither() {
+        let e = server_error("Unknown column 'nope' in 'field list'");
+        assert!(!e.is_unavailable());
+        assert!(!e.is_deadlock());
+    }
+}

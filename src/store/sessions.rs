@@ -62,14 +62,20 @@ pub async fn find_with_user_and_consent(
     })
 }
 
+/// Records that the session was used. One browser can use a session on two nodes at once (two
+/// tabs); on Galera their updates of this row conflict at certification, and the loser simply
+/// runs again (the statement is idempotent).
 pub async fn touch(pool: &Pool, id_hash: &Digest, now: i64) -> StoreResult<()> {
-    db_run!(pool, |conn| {
-        diesel::update(sessions::table.find(id_hash.as_bytes()))
-            .set(sessions::last_seen_at.eq(now))
-            .execute(conn)
-            .await?;
-        Ok(())
+    super::retry_on_deadlock(|| async {
+        db_run!(pool, |conn| {
+            diesel::update(sessions::table.find(id_hash.as_bytes()))
+                .set(sessions::last_seen_at.eq(now))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
     })
+    .await
 }
 
 pub async fn delete(pool: &Pool, id_hash: &Digest) -> StoreResult<()> {
