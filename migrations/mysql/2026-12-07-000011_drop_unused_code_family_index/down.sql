@@ -1,0 +1,1 @@
+ALTER TABLE authorization_codes ADD INDEX ix_codes_family_id (family_id);
