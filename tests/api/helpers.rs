@@ -646,13 +646,8 @@ impl TestApp {
         }
     }
 
-    /// Authorize and exchange: a fresh token response for `user` and a confidential `client`.
-    pub async fn tokens_for(
-        &self,
-        client: &TestClient,
-        user: &str,
-        scope: &str,
-    ) -> serde_json::Value {
+    /// An authorization code for `user` and `client`: signed in, consented, redirected back.
+    pub async fn code_for(&self, client: &TestClient, user: &str, scope: &str) -> String {
         let q = self
             .authorize_as(
                 user,
@@ -664,7 +659,18 @@ impl TestApp {
                 ],
             )
             .await;
-        let r = self.exchange(client, &q["code"], &[]).await;
+        q["code"].clone()
+    }
+
+    /// Authorize and exchange: a fresh token response for `user` and a confidential `client`.
+    pub async fn tokens_for(
+        &self,
+        client: &TestClient,
+        user: &str,
+        scope: &str,
+    ) -> serde_json::Value {
+        let code = self.code_for(client, user, scope).await;
+        let r = self.exchange(client, &code, &[]).await;
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
@@ -786,4 +792,28 @@ pub fn pkce_pair() -> (String, String) {
     let verifier = format!("v{}", hex_id().repeat(6));
     let challenge = portcullis::domain::pkce::s256_challenge(&verifier);
     (verifier, challenge)
+}
+
+/// Verifies a JWT with the key its `kid` names in the JWK Set `jwks`, as a relying party
+/// would; `audience`, when given, must be its `aud`. Returns the kid and the claims.
+pub fn verify_jwt(
+    token: &str,
+    jwks: &serde_json::Value,
+    audience: Option<&str>,
+) -> Result<(String, serde_json::Value), String> {
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(jwks.clone()).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = set.find(&kid).ok_or(format!("unknown kid {kid}"))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    if let Some(aud) = audience {
+        validation.set_audience(&[aud]);
+    }
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .map(|t| t.claims)
+        .map_err(|e| e.to_string())?;
+    Ok((kid, claims))
 }

@@ -9,7 +9,9 @@ use portcullis::settings::{SecretString, Settings};
 use portcullis::store::signing_keys;
 use serde_json::{json, Value};
 
-use crate::helpers::{count_rows, run_sql, spawn_app, spawn_app_with, Cli, TestApp, TestDb};
+use crate::helpers::{
+    count_rows, run_sql, spawn_app, spawn_app_with, verify_jwt, Cli, TestApp, TestDb,
+};
 
 /// The key-encryption key a server on `db` uses: configured on MariaDB, the generated file on
 /// SQLite.
@@ -50,17 +52,7 @@ fn kids(jwks: &Value) -> Vec<String> {
 
 /// Verifies `token` with the key of its `kid` from `jwks`, as a relying party would.
 fn verify(token: &str, jwks: &Value) -> Result<Value, String> {
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
-    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
-    let set: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_value(jwks.clone()).map_err(|e| e.to_string())?;
-    let kid = header.kid.ok_or("no kid")?;
-    let jwk = set.find(&kid).ok_or(format!("unknown kid {kid}"))?;
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    let validation = jsonwebtoken::Validation::new(header.alg);
-    jsonwebtoken::decode::<Value>(token, &key, &validation)
-        .map(|t| t.claims)
-        .map_err(|e| e.to_string())
+    verify_jwt(token, jwks, None).map(|(_, claims)| claims)
 }
 
 fn claims() -> Value {

@@ -85,23 +85,6 @@ pub fn field(v: &Value, name: &str) -> String {
         .to_string()
 }
 
-/// An authorization code for `user` and `client` (scope "read"), signed in and consented on
-/// `node`.
-pub async fn code_for(node: &TestApp, client: &TestClient, user: &str) -> String {
-    let q = node
-        .authorize_as(
-            user,
-            &[
-                ("response_type", "code"),
-                ("client_id", &client.id),
-                ("redirect_uri", &client.redirect_uri),
-                ("scope", "read"),
-            ],
-        )
-        .await;
-    q["code"].clone()
-}
-
 /// Signs in and consents on A, redeems the code on B, refreshes on A, and revokes and
 /// introspects across the two: each node acts on rows the other one wrote a moment before.
 pub async fn a_sign_in_on_one_node_is_served_by_the_other(p: &Pair) {
@@ -110,7 +93,7 @@ pub async fn a_sign_in_on_one_node_is_served_by_the_other(p: &Pair) {
     let client = a.confidential_client().await;
     let rs = a.resource_server().await;
 
-    let code = code_for(a, &client, "alice").await;
+    let code = a.code_for(&client, "alice", "read").await;
     let r = b.exchange(&client, &code, &[]).await;
     assert_eq!(r.status(), 200, "the code from A redeemed on B");
     let first: Value = r.json().await.unwrap();

@@ -3,7 +3,7 @@
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use crate::cross_node::{code_for, field, is_active, revoke, Pair};
+use crate::cross_node::{field, is_active, revoke, Pair};
 
 const PARALLEL: usize = 20;
 
@@ -35,7 +35,7 @@ async fn one_winner(answers: Vec<reqwest::Response>) -> Value {
 pub async fn one_code_redeemed_twenty_times_has_one_winner(p: &Pair) {
     p.a.add_user("alice").await;
     let client = p.a.confidential_client().await;
-    let code = code_for(&p.a, &client, "alice").await;
+    let code = p.a.code_for(&client, "alice", "read").await;
     let answers = join_all((0..PARALLEL).map(|i| p.node(i).exchange(&client, &code, &[]))).await;
     one_winner(answers).await;
 }
