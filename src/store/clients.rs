@@ -6,12 +6,12 @@ use diesel_async::RunQueryDsl;
 use super::models::ClientRow;
 use super::schema::clients;
 use super::{Pool, StoreResult};
-use crate::db_run;
 use crate::domain::clients::Client;
 use crate::domain::secret::Digest;
+use crate::{db_run, db_write};
 
 pub async fn insert(pool: &Pool, client: &Client) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::insert_into(clients::table)
             .values(ClientRow::from(client))
             .execute(conn)
@@ -46,7 +46,7 @@ pub async fn list(pool: &Pool) -> StoreResult<Vec<Client>> {
 
 /// Deletes the client; its codes, tokens and consents go with it (ON DELETE CASCADE).
 pub async fn remove(pool: &Pool, client_id: &str) -> StoreResult<bool> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         Ok(diesel::delete(clients::table.find(client_id))
             .execute(conn)
             .await?
@@ -57,7 +57,7 @@ pub async fn remove(pool: &Pool, client_id: &str) -> StoreResult<bool> {
 /// Replaces the secret digest of a confidential client. Returns false if no such client, or
 /// if it is public (a public client has no secret to rotate).
 pub async fn set_secret_hash(pool: &Pool, client_id: &str, hash: &Digest) -> StoreResult<bool> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         let n = diesel::update(
             clients::table
                 .find(client_id)
@@ -73,7 +73,7 @@ pub async fn set_secret_hash(pool: &Pool, client_id: &str, hash: &Digest) -> Sto
 /// Marks a confidential client as a resource server (may introspect) or not. Returns false if
 /// no such client, or if it is public.
 pub async fn set_resource_server(pool: &Pool, client_id: &str, on: bool) -> StoreResult<bool> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         let n = diesel::update(
             clients::table
                 .find(client_id)
@@ -123,7 +123,7 @@ pub async fn insert_registered(
 /// Replaces a client's registered metadata (RFC 7592 §2.2); credentials stay as they are.
 pub async fn replace_metadata(pool: &Pool, client: &Client) -> StoreResult<bool> {
     let c = ClientRow::from(client);
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         let n = diesel::update(clients::table.find(&c.client_id))
             .set((
                 clients::name.eq(&c.name),

@@ -8,11 +8,11 @@ use super::exchange::{self, Exchanged};
 use super::models::{AuthorizationCode, Token};
 use super::schema::authorization_codes;
 use super::{Pool, StoreResult};
-use crate::db_run;
 use crate::domain::secret::Digest;
+use crate::{db_run, db_write};
 
 pub async fn insert(pool: &Pool, code: &AuthorizationCode) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::insert_into(authorization_codes::table)
             .values(code.values())
             .execute(conn)

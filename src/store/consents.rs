@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use super::models::Consent;
 use super::schema::consents;
 use super::{Pool, StoreResult};
-use crate::db_run;
+use crate::{db_run, db_write};
 
 /// Records the scope the user allowed (the caller passes the union with what was granted
 /// before). Portable upsert: UPDATE, then INSERT if nothing was there; a concurrent INSERT
@@ -16,7 +16,7 @@ pub async fn save(pool: &Pool, consent: &Consent) -> StoreResult<()> {
     // consent on another node) just runs it again.
     let update = || {
         super::retry_on_deadlock(|| async {
-            db_run!(pool, |conn| {
+            db_write!(pool, |conn| {
                 Ok::<_, super::StoreError>(
                     diesel::update(consents::table.find((&consent.user_id, &consent.client_id)))
                         .set((
@@ -32,7 +32,7 @@ pub async fn save(pool: &Pool, consent: &Consent) -> StoreResult<()> {
     if update().await? > 0 {
         return Ok(());
     }
-    let inserted = db_run!(pool, |conn| {
+    let inserted = db_write!(pool, |conn| {
         Ok::<_, super::StoreError>(
             diesel::insert_into(consents::table)
                 .values(consent)

@@ -64,7 +64,7 @@ impl Tables {
 }
 
 pub async fn dump(pool: &Pool, schema_version: String) -> StoreResult<Document> {
-    let mut tables = crate::db_transaction!(pool, |conn| {
+    let mut tables = crate::db_read_transaction!(pool, |conn| {
         Ok(Tables {
             users: users::table.select(User::as_select()).load(conn).await?,
             clients: clients::table

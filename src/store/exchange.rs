@@ -48,7 +48,7 @@ use super::models::{Token, TokenKind};
 use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::domain::secret::Digest;
-use crate::{db_run, db_transaction};
+use crate::{db_transaction, db_write};
 
 /// The table a grant lives in.
 pub trait Grant: Send + Sync + 'static {
@@ -112,11 +112,11 @@ pub async fn run<G: Grant, const N: usize>(
     grant_hash: &Digest,
     rows: [Token; N],
 ) -> StoreResult<Exchanged> {
-    if pool.is_galera() {
+    if pool.is_galera().await? {
         return run_claiming::<G, N>(pool, grant_hash, rows).await;
     }
     retry_on_deadlock(|| async {
-        db_run!(pool, |conn| {
+        db_write!(pool, |conn| {
             let result = Exchange::<G, N>::new(grant_hash.as_bytes(), rows.clone())
                 .execute(conn)
                 .await;

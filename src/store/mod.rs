@@ -1,6 +1,10 @@
 //! The only place that speaks Diesel. Two backends, chosen by URL scheme, each behind a deadpool
 //! pool; `db_run!` writes a query once and type-checks it per backend (vaultwarden's idea).
 //! Functions take a connection so callers can compose them inside one transaction.
+//!
+//! Statements that write go through `db_write!` (or `db_write_transaction!`): on SQLite they
+//! run on the one writer connection (`SqlitePools`), so writers queue in the process, in order,
+//! instead of sleeping in SQLite's busy handler; on MariaDB it is the same pool as `db_run!`.
 
 pub mod clients;
 pub mod codes;
@@ -35,6 +39,8 @@ use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 use crate::settings::DatabaseSettings;
 
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// The SQLite writer: its statements run on the calling task's thread (`Inline`).
+pub type SqliteWriterConn = SyncConnectionWrapper<SqliteConnection, Inline>;
 pub type MysqlConn = AsyncMysqlConnection;
 
 /// What a connection to a Galera node waits for before it runs a statement
@@ -207,37 +213,89 @@ impl From<crate::backend::BadDatabaseUrl> for StoreError {
 /// A pool of connections to one of the two backends.
 #[derive(Clone)]
 pub enum Pool {
-    Sqlite(DeadPool<SqliteConn>),
+    Sqlite(SqlitePools),
     Mysql(DeadPool<MysqlConn>, Galera),
 }
 
-/// Whether the pool's MariaDB server is a Galera node (`wsrep_on`), as its connections found.
-/// The exchange guard depends on it (see `exchange`).
-#[derive(Clone, Debug, Default)]
-pub struct Galera(Arc<AtomicBool>);
+/// Runs a SQLite call where it is made instead of on tokio's blocking pool. Only the writer
+/// uses it: writes are serialized anyway, and a hop to a blocking thread and back for each of
+/// them (two wake-ups, each waiting for a core under load) made the single writer the
+/// bottleneck; a write is tens of microseconds of work (BENCHMARKS.md, session 17). Readers
+/// keep the blocking pool, where slow reads cannot hold up the runtime.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Inline;
 
-impl Galera {
-    pub fn is_on(&self) -> bool {
-        AtomicBool::load(&self.0, Ordering::Relaxed)
+impl diesel_async::sync_connection_wrapper::SpawnBlocking for Inline {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>,
+    >
+    where
+        R: Send + 'static,
+    {
+        Box::pin(std::future::ready(Ok(task())))
     }
 
-    fn found(&self) {
-        self.0.store(true, Ordering::Relaxed);
+    fn get_runtime() -> Self {
+        Inline
+    }
+}
+
+/// SQLite allows one writer at a time per database file. With every connection free to write,
+/// a writer that finds the lock taken sleeps in SQLite's busy handler (1, 2, 5 … 100 ms steps)
+/// and is woken in no particular order: p99 of a quarter to half a second under load (issue
+/// 15). So all of this process's writes go through one connection and queue for it in the
+/// process, first come first served, each holding the lock only for its own statement; reads
+/// use the other pool and, in WAL mode, never wait for the writer.
+#[derive(Clone)]
+pub struct SqlitePools {
+    pub readers: DeadPool<SqliteConn>,
+    pub writer: DeadPool<SqliteWriterConn>,
+}
+
+/// Whether the pool's MariaDB server is a Galera node (`wsrep_on`), as its first connection
+/// found (every connection asks). The exchange guard depends on it (see `exchange`).
+#[derive(Clone, Debug, Default)]
+pub struct Galera(Arc<GaleraFlags>);
+
+#[derive(Debug, Default)]
+struct GaleraFlags {
+    on: AtomicBool,
+    known: AtomicBool,
+}
+
+impl Galera {
+    fn learnt(&self, on: bool) {
+        self.0.on.store(on, Ordering::Relaxed);
+        self.0.known.store(true, Ordering::Release);
+    }
+
+    /// `None` until a connection has asked the server.
+    fn get(&self) -> Option<bool> {
+        // Spelled out: diesel's `RunQueryDsl::load` is in scope too.
+        AtomicBool::load(&self.0.known, Ordering::Acquire)
+            .then(|| AtomicBool::load(&self.0.on, Ordering::Relaxed))
     }
 }
 
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$pool` is; the
 /// body is compiled once per backend. A MySQL connection whose query failed below the SQL level
 /// (I/O, protocol) is dropped instead of going back to the pool, so a dead connection costs
-/// one failed query, not one per reuse.
+/// one failed query, not one per reuse. For a body that only reads; see `db_write!`.
 #[macro_export]
 macro_rules! db_run {
     ($pool:expr, |$conn:ident| $body:expr) => {
+        $crate::db_run!(@on readers: $crate::store::SqliteConn, $pool, |$conn| $body)
+    };
+    (@on $sqlite:ident : $ty:ty, $pool:expr, |$conn:ident| $body:expr) => {
         match $pool {
             $crate::store::Pool::Sqlite(p) => {
-                let mut obj = p.get().await.map_err($crate::store::StoreError::from)?;
+                let mut obj = p.$sqlite.get().await.map_err($crate::store::StoreError::from)?;
                 #[allow(unused_mut)]
-                let $conn: &mut $crate::store::SqliteConn = &mut *obj;
+                let $conn: &mut $ty = &mut *obj;
                 $crate::store::scoped(async { $body }).await
             }
             $crate::store::Pool::Mysql(p, _) => {
@@ -256,6 +314,15 @@ macro_rules! db_run {
                 result
             }
         }
+    };
+}
+
+/// `db_run!` for a body that writes: on SQLite it runs on the single writer connection
+/// (`SqlitePools`). The body must not take another connection from the pool.
+#[macro_export]
+macro_rules! db_write {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        $crate::db_run!(@on writer: $crate::store::SqliteWriterConn, $pool, |$conn| $body)
     };
 }
 
@@ -287,17 +354,29 @@ pub async fn scoped<T, F: std::future::Future<Output = StoreResult<T>>>(f: F) ->
     f.await
 }
 
-/// Like `db_run!`, inside a transaction. SQLite transactions start deferred, so write first in
-/// a read-then-write body (STACK-NOTES: BUSY_SNAPSHOT); every write here is conditional anyway.
+/// `db_write!` inside a transaction. SQLite transactions start deferred, so write first in a
+/// read-then-write body (STACK-NOTES: BUSY_SNAPSHOT); every write here is conditional anyway.
+/// Also for a transaction that only reads (a consistent snapshot): `db_read_transaction!`.
 #[macro_export]
 macro_rules! db_transaction {
-    ($pool:expr, |$conn:ident| $body:expr) => {{
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        $crate::db_transaction!(@on writer: $crate::store::SqliteWriterConn, $pool, |$conn| $body)
+    };
+    (@on $sqlite:ident : $ty:ty, $pool:expr, |$conn:ident| $body:expr) => {{
         use diesel_async::AsyncConnection as _;
-        $crate::db_run!($pool, |c| {
+        $crate::db_run!(@on $sqlite: $ty, $pool, |c| {
             c.transaction::<_, $crate::store::StoreError, _>(async |$conn| $body)
                 .await
         })
     }};
+}
+
+/// A transaction that only reads, for a consistent snapshot across statements (`db dump`).
+#[macro_export]
+macro_rules! db_read_transaction {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        $crate::db_transaction!(@on readers: $crate::store::SqliteConn, $pool, |$conn| $body)
+    };
 }
 
 impl Pool {
@@ -316,19 +395,21 @@ impl Pool {
         match backend {
             Backend::Sqlite(path) => {
                 prepare_sqlite_file(&path)?;
-                let mut config = ManagerConfig::<SqliteConn>::default();
-                config.custom_setup = Box::new(move |url| {
-                    Box::pin(establish_sqlite(url.to_string(), statement_timeout))
-                });
-                let manager =
-                    AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
-                let pool = DeadPool::builder(manager)
-                    .max_size(settings.pool_size)
-                    .timeouts(timeouts)
-                    .runtime(deadpool::Runtime::Tokio1)
-                    .build()
-                    .map_err(build_err)?;
-                Ok(Pool::Sqlite(pool))
+                let t = statement_timeout;
+                Ok(Pool::Sqlite(SqlitePools {
+                    readers: sqlite_pool(
+                        &path,
+                        settings.pool_size,
+                        timeouts,
+                        Box::new(move |url| Box::pin(establish_sqlite(url.to_string(), t))),
+                    )?,
+                    writer: sqlite_pool(
+                        &path,
+                        1,
+                        timeouts,
+                        Box::new(move |url| Box::pin(establish_sqlite(url.to_string(), t))),
+                    )?,
+                }))
             }
             Backend::Mysql(url) => {
                 let galera = Galera::default();
@@ -359,10 +440,18 @@ impl Pool {
         }
     }
 
-    /// The pool's connections now (for `/metrics`).
+    /// The pool's connections now (for `/metrics`); on SQLite, readers and writer together.
     pub fn status(&self) -> deadpool::Status {
         match self {
-            Pool::Sqlite(p) => p.status(),
+            Pool::Sqlite(p) => {
+                let (r, w) = (p.readers.status(), p.writer.status());
+                deadpool::Status {
+                    max_size: r.max_size + w.max_size,
+                    size: r.size + w.size,
+                    available: r.available + w.available,
+                    waiting: r.waiting + w.waiting,
+                }
+            }
             Pool::Mysql(p, _) => p.status(),
         }
     }
@@ -374,9 +463,18 @@ impl Pool {
         }
     }
 
-    /// Whether the database is a Galera cluster (known once a connection was made).
-    pub fn is_galera(&self) -> bool {
-        matches!(self, Pool::Mysql(_, galera) if galera.is_on())
+    /// Whether the database is a Galera cluster. The first connection finds out; if none has
+    /// been made yet (a server started without `auto_migrate`, whose first database work is
+    /// this), one round trip makes it, so the answer is never a guess.
+    pub async fn is_galera(&self) -> StoreResult<bool> {
+        let Pool::Mysql(_, galera) = self else {
+            return Ok(false);
+        };
+        if let Some(on) = galera.get() {
+            return Ok(on);
+        }
+        self.ping().await?;
+        Ok(galera.get().unwrap_or(false))
     }
 
     /// One round trip: is the database answering?
@@ -473,6 +571,28 @@ fn prepare_sqlite_file(path: &std::path::Path) -> StoreResult<()> {
     Ok(())
 }
 
+/// A pool of `size` SQLite connections of type `C` (readers' or the writer's) to `path`.
+fn sqlite_pool<C>(
+    path: &std::path::Path,
+    size: usize,
+    timeouts: deadpool::managed::Timeouts,
+    setup: diesel_async::pooled_connection::SetupCallback<C>,
+) -> StoreResult<DeadPool<C>>
+where
+    C: diesel_async::AsyncConnection + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    let mut config = ManagerConfig::default();
+    config.custom_setup = setup;
+    let manager = AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
+    DeadPool::builder(manager)
+        .max_size(size)
+        .timeouts(timeouts)
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Config(e.to_string()))
+}
+
 /// `busy_timeout`: how long a statement waits for another connection's write lock before it
 /// fails with "database is locked" (503).
 pub(crate) fn establish_sqlite_sync(
@@ -488,10 +608,10 @@ pub(crate) fn establish_sqlite_sync(
     Ok(conn)
 }
 
-async fn establish_sqlite(
+async fn establish_sqlite<S: diesel_async::sync_connection_wrapper::SpawnBlocking>(
     path: String,
     busy_timeout: Duration,
-) -> diesel::ConnectionResult<SqliteConn> {
+) -> diesel::ConnectionResult<SyncConnectionWrapper<SqliteConnection, S>> {
     let conn = tokio::task::spawn_blocking(move || establish_sqlite_sync(&path, busy_timeout))
         .await
         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
@@ -545,12 +665,13 @@ async fn join_galera_session(
     let wsrep: Option<(String, String)> = conn
         .query_first("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")
         .await?;
-    if wsrep.is_some_and(|(_, on)| on.eq_ignore_ascii_case("ON")) {
+    let on = wsrep.is_some_and(|(_, on)| on.eq_ignore_ascii_case("ON"));
+    if on {
         conn.query_drop(format!("SET SESSION wsrep_sync_wait = {GALERA_SYNC_WAIT}"))
             .await?;
-        if let Some(g) = galera {
-            g.found();
-        }
+    }
+    if let Some(g) = galera {
+        g.learnt(on);
     }
     Ok(())
 }

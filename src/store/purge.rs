@@ -16,7 +16,7 @@ use diesel_async::RunQueryDsl;
 
 use super::schema::{authorization_codes, registration_tokens, sessions, throttle_events, tokens};
 use super::{Pool, StoreResult};
-use crate::db_run;
+use crate::{db_run, db_write};
 
 /// Tokens expired before `$cutoff` whose grant (`parent_hash`: a stored token or a stored
 /// code, both looked up by unique index) is absent or expired before `$cutoff` as well, so a
@@ -103,7 +103,7 @@ pub async fn delete_batch(
         return super::signing_keys::delete(pool, &due).await;
     }
     let parent = diesel::alias!(tokens as parent);
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         let deleted = match table {
             Table::AuthorizationCodes => {
                 let keys: Vec<Vec<u8>> = authorization_codes::table

@@ -6,11 +6,11 @@ use diesel_async::RunQueryDsl;
 use super::models::RegistrationToken;
 use super::schema::registration_tokens;
 use super::{Pool, StoreResult};
-use crate::db_run;
 use crate::domain::secret::Digest;
+use crate::{db_run, db_write};
 
 pub async fn insert(pool: &Pool, token: &RegistrationToken) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::insert_into(registration_tokens::table)
             .values(token)
             .execute(conn)

@@ -6,11 +6,11 @@ use diesel_async::RunQueryDsl;
 use super::models::{Account, Consent, Session};
 use super::schema::{consents, sessions, users};
 use super::{Pool, StoreResult};
-use crate::db_run;
 use crate::domain::secret::Digest;
+use crate::{db_run, db_write};
 
 pub async fn insert(pool: &Pool, session: &Session) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::insert_into(sessions::table)
             .values(session)
             .execute(conn)
@@ -67,7 +67,7 @@ pub async fn find_with_user_and_consent(
 /// runs again (the statement is idempotent).
 pub async fn touch(pool: &Pool, id_hash: &Digest, now: i64) -> StoreResult<()> {
     super::retry_on_deadlock(|| async {
-        db_run!(pool, |conn| {
+        db_write!(pool, |conn| {
             diesel::update(sessions::table.find(id_hash.as_bytes()))
                 .set(sessions::last_seen_at.eq(now))
                 .execute(conn)
@@ -79,7 +79,7 @@ pub async fn touch(pool: &Pool, id_hash: &Digest, now: i64) -> StoreResult<()> {
 }
 
 pub async fn delete(pool: &Pool, id_hash: &Digest) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::delete(sessions::table.find(id_hash.as_bytes()))
             .execute(conn)
             .await?;

@@ -7,10 +7,10 @@ use diesel_async::RunQueryDsl;
 use super::models::SigningKeyRow;
 use super::schema::signing_keys;
 use super::{Pool, StoreResult};
-use crate::db_run;
+use crate::{db_run, db_write};
 
 pub async fn insert(pool: &Pool, row: &SigningKeyRow) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::insert_into(signing_keys::table)
             .values(row)
             .execute(conn)
@@ -32,7 +32,7 @@ pub async fn all(pool: &Pool) -> StoreResult<Vec<SigningKeyRow>> {
 
 /// Sets `retired_at` unless the key was already retired; whether a row changed.
 pub async fn retire(pool: &Pool, kid: &str, at: i64) -> StoreResult<bool> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         let n = diesel::update(
             signing_keys::table
                 .find(kid)
@@ -47,7 +47,7 @@ pub async fn retire(pool: &Pool, kid: &str, at: i64) -> StoreResult<bool> {
 
 /// Brings a waiting key's activation forward to `at`; whether a row changed.
 pub async fn activate(pool: &Pool, kid: &str, at: i64) -> StoreResult<bool> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         let n = diesel::update(
             signing_keys::table
                 .find(kid)
@@ -66,7 +66,7 @@ pub async fn delete(pool: &Pool, kids: &[String]) -> StoreResult<usize> {
     if kids.is_empty() {
         return Ok(0);
     }
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         Ok(
             diesel::delete(signing_keys::table.filter(signing_keys::kid.eq_any(kids)))
                 .execute(conn)

@@ -14,8 +14,8 @@ use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
 use super::schema::throttle_events;
-use super::{MysqlConn, Pool, SqliteConn, StoreResult};
-use crate::db_run;
+use super::{MysqlConn, Pool, SqliteWriterConn, StoreResult};
+use crate::db_write;
 
 /// One attempt in progress: its row per subject, and each subject's count in the window
 /// (its own row included), in the order the subjects were given.
@@ -30,7 +30,7 @@ trait LastInsertId {
     const SQL: &'static str;
 }
 
-impl LastInsertId for SqliteConn {
+impl LastInsertId for SqliteWriterConn {
     const SQL: &'static str = "last_insert_rowid()";
 }
 
@@ -51,7 +51,7 @@ pub async fn begin_attempt(
     now: i64,
     since: i64,
 ) -> StoreResult<Attempt> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         let mut ids = Vec::with_capacity(subjects.len());
         for s in subjects {
             diesel::insert_into(throttle_events::table)
@@ -94,7 +94,7 @@ pub async fn begin_attempt(
 /// Takes back the attempt's own rows: it was refused before anything was tried, or it
 /// succeeded, so it is not a failure to count.
 pub async fn withdraw(pool: &Pool, attempt: &Attempt) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::delete(throttle_events::table.filter(throttle_events::id.eq_any(&attempt.ids)))
             .execute(conn)
             .await?;
@@ -105,7 +105,7 @@ pub async fn withdraw(pool: &Pool, attempt: &Attempt) -> StoreResult<()> {
 /// Forgets a subject's rows written before `row_id` (one of the subject's own): the failures a
 /// successful attempt could see. Attempts that began after it keep their rows.
 pub async fn clear_before(pool: &Pool, subject: &str, row_id: i64) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::delete(
             throttle_events::table
                 .filter(throttle_events::subject.eq(subject))

@@ -8,11 +8,11 @@ use super::exchange::{self, Exchanged};
 use super::models::{Token, TokenState, User};
 use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
-use crate::db_run;
 use crate::domain::secret::Digest;
+use crate::{db_run, db_write};
 
 pub async fn insert(pool: &Pool, token: &Token) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::insert_into(tokens::table)
             .values(token.values())
             .execute(conn)
@@ -105,7 +105,7 @@ pub async fn has_successor(pool: &Pool, grant_hash: &Digest) -> StoreResult<bool
 /// Revokes every token of a family (code replay, refresh-token reuse). Returns how many.
 pub async fn revoke_family(pool: &Pool, family_id: &str, now: i64) -> StoreResult<usize> {
     retry_on_deadlock(|| async {
-        db_run!(pool, |conn| {
+        db_write!(pool, |conn| {
             Ok(diesel::update(
                 tokens::table
                     .filter(tokens::family_id.eq(family_id))
@@ -174,7 +174,7 @@ pub async fn find_with_owner(
 
 /// Revokes one token. Returns whether it was live.
 pub async fn revoke(pool: &Pool, token_hash: &Digest, now: i64) -> StoreResult<bool> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         Ok(diesel::update(
             tokens::table
                 .find(token_hash.as_bytes())

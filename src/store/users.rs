@@ -6,10 +6,10 @@ use diesel_async::RunQueryDsl;
 use super::models::{Profile, User};
 use super::schema::users;
 use super::{Pool, StoreResult};
-use crate::db_run;
+use crate::{db_run, db_write};
 
 pub async fn insert(pool: &Pool, user: &User) -> StoreResult<()> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         diesel::insert_into(users::table)
             .values(user)
             .execute(conn)
@@ -41,7 +41,7 @@ pub async fn list(pool: &Pool) -> StoreResult<Vec<User>> {
 
 /// Returns whether a user by that name existed.
 pub async fn set_password_hash(pool: &Pool, username: &str, hash: &str) -> StoreResult<bool> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         let n = diesel::update(users::table.filter(users::username.eq(username)))
             .set(users::password_hash.eq(hash))
             .execute(conn)
@@ -52,7 +52,7 @@ pub async fn set_password_hash(pool: &Pool, username: &str, hash: &str) -> Store
 
 /// Returns whether a user by that name existed.
 pub async fn set_profile(pool: &Pool, username: &str, profile: &Profile) -> StoreResult<bool> {
-    db_run!(pool, |conn| {
+    db_write!(pool, |conn| {
         let n = diesel::update(users::table.filter(users::username.eq(username)))
             .set(profile)
             .execute(conn)

@@ -678,9 +678,10 @@ impl TestApp {
 
 use std::collections::HashMap;
 
+/// Runs a statement that writes (on SQLite, on the pool's writer connection).
 pub async fn run_sql(pool: &Pool, statement: &str) -> usize {
     let f = async {
-        portcullis::db_run!(pool, |conn| {
+        portcullis::db_write!(pool, |conn| {
             use diesel_async::RunQueryDsl;
             Ok::<usize, portcullis::store::StoreError>(
                 diesel::sql_query(statement).execute(conn).await?,

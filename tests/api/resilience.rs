@@ -547,3 +547,73 @@ async fn mariadb_stops_a_statement_at_the_statement_timeout() {
     // The connection is still good.
     assert_eq!(app.sql("SELECT 1").await, 0);
 }
+
+/// Issue 15: on SQLite every write of the process goes through one connection. A write that
+/// finds another in progress waits its turn in the process instead of sleeping in SQLite's busy
+/// handler and failing with "database is locked" (503) once the busy timeout is spent, and
+/// reads go on meanwhile (WAL). Here the writer is held for longer than the busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_wait_their_turn_past_the_busy_timeout_and_reads_go_on() {
+    if mysql_base_url().is_some() {
+        eprintln!("SQLite only (MariaDB has row locks, not one writer): the SQLite run covers it");
+        return;
+    }
+    let app = spawn_app_with(|s| s.database.statement_timeout_secs = 1).await;
+    let client = app.resource_server().await;
+    let secret = client.secret.clone().unwrap();
+    let basic = Some((client.id.as_str(), secret.as_str()));
+    let grant = [("grant_type", "client_credentials")];
+    let r = app.token(basic, &grant).await;
+    assert_eq!(r.status(), 200);
+    let issued: serde_json::Value = r.json().await.unwrap();
+    let token = issued["access_token"].as_str().unwrap().to_string();
+
+    // A write transaction on the server's own pool that holds SQLite's write lock for 2.5 s,
+    // more than twice the 1 s busy timeout.
+    let hold = Duration::from_millis(2500);
+    let (taken_tx, taken_rx) = tokio::sync::oneshot::channel();
+    let holder = {
+        let pool = app.pool.clone();
+        tokio::spawn(async move {
+            portcullis::db_transaction!(&pool, |conn| {
+                use diesel_async::RunQueryDsl;
+                diesel::sql_query("UPDATE clients SET name = name")
+                    .execute(conn)
+                    .await?;
+                let _ = taken_tx.send(Instant::now());
+                tokio::time::sleep(hold).await;
+                Ok::<(), portcullis::store::StoreError>(())
+            })
+        })
+    };
+    let taken = taken_rx.await.unwrap();
+
+    // A read answers while the writer is held.
+    let r = app
+        .http
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&client.id, Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["active"], true);
+    assert!(
+        taken.elapsed() < Duration::from_secs(1),
+        "introspection waited for the writer: {:?}",
+        taken.elapsed()
+    );
+
+    // Two writes wait for it, in the process, and then succeed.
+    let (first, second) = tokio::join!(app.token(basic, &grant), app.token(basic, &grant));
+    let waited = taken.elapsed();
+    for r in [first, second] {
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    }
+    assert!(
+        waited >= hold - Duration::from_millis(100),
+        "the writes did not wait for the writer ({waited:?})"
+    );
+    holder.await.unwrap().unwrap();
+}
