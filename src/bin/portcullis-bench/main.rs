@@ -13,6 +13,7 @@
 
 mod counts;
 mod http;
+mod prefill;
 mod procstat;
 mod scenarios;
 mod soak;
@@ -88,10 +89,26 @@ pub struct Args {
     /// With `--target`: names the run's section in the output (`target-<label>`).
     #[arg(long, default_value = "nodes")]
     pub label: Option<String>,
+    /// node-oidc-provider as `bench/peer.sh` starts it (`http://IP:PORT`): each of
+    /// client-credentials, introspect, code-exchange and refresh also runs against it, right
+    /// after Portcullis, and the report gains their ratios.
+    #[arg(long)]
+    pub peer: Option<String>,
+    /// Authorization codes minted before code-exchange, per second of the scenario (warm-up and
+    /// measured): more than the fastest exchange rate, or workers run out (and the run fails).
+    #[arg(long, default_value_t = 6_000)]
+    pub codes_per_second: u64,
+    /// Live access tokens written into `tokens` before the scenarios (whole chunks of 50,000),
+    /// to measure on a grown table; the section is then `<backend>-prefilled`.
+    #[arg(long, default_value_t = 0)]
+    pub prefill: u64,
+    /// With `--peer`: its process, for its CPU and memory.
+    #[arg(long)]
+    pub peer_pid: Option<u32>,
 }
 
 /// `http://127.0.0.1:8181` (or a bare `127.0.0.1:8181`) as a socket address.
-fn target_addr(url: &str) -> anyhow::Result<SocketAddr> {
+pub fn target_addr(url: &str) -> anyhow::Result<SocketAddr> {
     let bare = url
         .trim()
         .trim_start_matches("http://")
@@ -213,6 +230,9 @@ async fn main() -> anyhow::Result<()> {
     if soak && args.scenarios.len() > 1 {
         bail!("soak runs alone: its server has short token lifetimes");
     }
+    if args.peer.is_some() && (soak || args.callgrind) {
+        bail!("--peer compares timed runs: no soak and no --callgrind");
+    }
     let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let targets = args
@@ -262,6 +282,15 @@ async fn main() -> anyhow::Result<()> {
         ctx.db_overhead = counts::DbCounts::overhead(&mut conn).await?;
         ctx.db_counter = Some(tokio::sync::Mutex::new(conn));
     }
+    if args.prefill > 0 {
+        eprintln!("prefilling {} tokens ...", args.prefill);
+        let took = prefill::tokens(&ctx.pool, ctx.client_id(), args.prefill).await?;
+        eprintln!("prefilled in {:.0} s", took.as_secs_f64());
+        // Let MariaDB write back what the prefill left dirty before anything is measured.
+        if args.backend == Backend::Mysql {
+            tokio::time::sleep(Duration::from_secs(args.settle.max(30))).await;
+        }
+    }
     let ctx = std::sync::Arc::new(ctx);
     if soak {
         eprintln!("soaking for {} s ...", args.duration);
@@ -277,10 +306,13 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let names: Vec<String> = if args.scenarios.is_empty() {
-        scenarios::ALL.iter().map(|s| s.to_string()).collect()
-    } else {
-        args.scenarios.clone()
+    let names: Vec<String> = match (args.scenarios.is_empty(), &args.peer) {
+        (true, Some(_)) => scenarios::PEER_SCENARIOS
+            .iter()
+            .flat_map(|s| [s.to_string(), format!("{}{s}", scenarios::PEER_PREFIX)])
+            .collect(),
+        (true, None) => scenarios::ALL.iter().map(|s| s.to_string()).collect(),
+        (false, _) => args.scenarios.clone(),
     };
     let mut results = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -298,6 +330,8 @@ async fn main() -> anyhow::Result<()> {
     println!("{report}");
     let tag = match (&args.label, args.target.is_empty()) {
         (Some(label), false) => format!("target-{label}"),
+        _ if args.peer.is_some() => format!("peer-{}", backend_tag(&args)),
+        _ if args.prefill > 0 => format!("{}-prefilled", backend_tag(&args)),
         _ => backend_tag(&args).to_string(),
     };
     write_section(&args, &tag, &report)?;

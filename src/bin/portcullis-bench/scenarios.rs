@@ -13,8 +13,8 @@ use portcullis::domain::registration::ID_TOKEN_ALG;
 use portcullis::domain::secret::{prefix, random_id, Secret};
 use portcullis::keys::Algorithm;
 use portcullis::oauth::accounts::{self, Lifetimes};
-use portcullis::store::models::{Consent, Token, TokenKind};
-use portcullis::store::{consents, tokens, Pool};
+use portcullis::store::models::{AuthorizationCode, Consent, Token, TokenKind};
+use portcullis::store::{codes, consents, tokens, Pool};
 
 use crate::counts::{Callgrind, DbCounts};
 use crate::http::{self, Conn};
@@ -23,13 +23,14 @@ use crate::{Args, Backend};
 
 /// The default order. store-insert runs last: its burst of rows leaves InnoDB flushing for a
 /// while, which would otherwise slow whichever scenario came next.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     "healthz",
     "client-credentials",
     "client-credentials-jwt",
     "introspect",
     "userinfo",
     "refresh",
+    "code-exchange",
     "auth-code",
     "auth-code-oidc",
     "auth-code-oidc-es256",
@@ -39,11 +40,23 @@ pub const ALL: [&str; 12] = [
 ];
 const REDIRECT: &str = "https://bench.example/cb";
 
+/// The scenarios `--peer` runs on both servers, each on Portcullis first, then on the peer.
+pub const PEER_SCENARIOS: [&str; 4] = [
+    "client-credentials",
+    "introspect",
+    "code-exchange",
+    "refresh",
+];
+/// A scenario's name when it runs against the peer.
+pub const PEER_PREFIX: &str = "peer:";
+
 /// Everything the scenarios share.
 pub struct Context {
     pub concurrency: usize,
     pub duration: Duration,
     pub warmup: Duration,
+    /// Codes minted per second of a code-exchange scenario (`--codes-per-second`).
+    codes_per_second: u64,
     pub pool: Pool,
     /// The first server: seeding, metrics and the soak talk to it.
     pub addr: SocketAddr,
@@ -73,6 +86,73 @@ pub struct Context {
     userinfo_token: String,
     /// Access tokens issued during client-credentials, to revoke later.
     issued: Mutex<Vec<String>>,
+    /// With `--peer`: the other server the `peer:` scenarios run against.
+    peer: Option<Peer>,
+}
+
+/// node-oidc-provider as `bench/peer/server.js` runs it: its fixed client, a token to introspect,
+/// and its process for CPU and memory.
+pub struct Peer {
+    addr: SocketAddr,
+    pids: Vec<u32>,
+    basic: String,
+    introspect_token: String,
+}
+
+/// The client `bench/peer/server.js` registers.
+const PEER_CLIENT: (&str, &str) = ("bench", "bench-secret");
+
+impl Peer {
+    pub async fn connect(url: &str, pid: Option<u32>) -> anyhow::Result<Self> {
+        let addr = crate::target_addr(url)?;
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", PEER_CLIENT.0, PEER_CLIENT.1));
+        let mut peer = Peer {
+            addr,
+            pids: pid.into_iter().collect(),
+            basic,
+            introspect_token: String::new(),
+        };
+        let r = Conn::connect(addr)
+            .await?
+            .send(&peer.client_credentials_request())
+            .await?;
+        peer.introspect_token = json_field(&r.body, "access_token").with_context(|| {
+            format!(
+                "the peer at {url} gave no token to client_credentials ({})",
+                r.status
+            )
+        })?;
+        Ok(peer)
+    }
+
+    fn auth_header(&self) -> String {
+        format!("Authorization: Basic {}\r\n", self.basic)
+    }
+
+    fn client_credentials_request(&self) -> Vec<u8> {
+        http::post_form(
+            "/token",
+            &self.auth_header(),
+            "grant_type=client_credentials&scope=read",
+        )
+    }
+
+    /// `n` codes or refresh tokens (`kind`), minted by the peer's own models.
+    async fn mint(&self, kind: &str, n: u64) -> anyhow::Result<Vec<String>> {
+        let r = Conn::connect(self.addr)
+            .await?
+            .send(&http::post_form(
+                &format!("/bench/mint?kind={kind}&n={n}"),
+                "",
+                "",
+            ))
+            .await?;
+        if r.status != 200 {
+            bail!("the peer did not mint {kind}s ({})", r.status);
+        }
+        Ok(serde_json::from_slice(&r.body)?)
+    }
 }
 
 /// A confidential client for `REDIRECT` with `scope` and `metadata`: its id and its Basic
@@ -174,6 +254,7 @@ impl Context {
             concurrency: args.concurrency,
             duration: Duration::from_secs(args.duration),
             warmup: Duration::from_secs(args.warmup),
+            codes_per_second: args.codes_per_second,
             pool,
             addr,
             addrs,
@@ -193,6 +274,7 @@ impl Context {
             introspect_token: String::new(),
             userinfo_token: String::new(),
             issued: Mutex::new(Vec::new()),
+            peer: None,
         };
         // The token a relying party holds after an OpenID Connect sign-in, stored the way the
         // code exchange stores it.
@@ -218,7 +300,15 @@ impl Context {
                 r.status
             );
         }
+        if let Some(url) = &args.peer {
+            ctx.peer = Some(Peer::connect(url, args.peer_pid).await?);
+        }
         Ok(ctx)
+    }
+
+    /// The seeded confidential client.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
     }
 
     fn auth_header(&self) -> String {
@@ -255,6 +345,40 @@ impl Context {
             resource: None,
             sid: None,
         }
+    }
+
+    /// `n` authorization codes for the seeded user and client, stored as the authorize endpoint
+    /// stores them (ten minutes to live, so the minting does not eat into their lifetime).
+    async fn seed_codes(&self, n: u64) -> anyhow::Result<Vec<String>> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let now = portcullis::now();
+        futures_util::stream::iter(0..n)
+            .map(|_| async move {
+                let secret = Secret::generate(prefix::CODE);
+                let code = AuthorizationCode {
+                    code_hash: secret.digest().as_bytes().to_vec(),
+                    client_id: self.client_id.clone(),
+                    user_id: self.user_id.clone(),
+                    redirect_uri: REDIRECT.into(),
+                    redirect_uri_explicit: true,
+                    scope: "read".into(),
+                    code_challenge: None,
+                    code_challenge_method: None,
+                    nonce: None,
+                    family_id: random_id(),
+                    created_at: now,
+                    expires_at: now + 600,
+                    consumed_at: None,
+                    auth_time: Some(now),
+                    resource: None,
+                    sid: None,
+                };
+                codes::insert(&self.pool, &code).await?;
+                Ok::<_, anyhow::Error>(secret.expose().to_string())
+            })
+            .buffer_unordered(16)
+            .try_collect()
+            .await
     }
 
     /// A refresh token stored directly: each refresh worker starts its own chain.
@@ -324,6 +448,12 @@ impl Outcome {
         }
     }
 
+    /// Server and database CPU together per iteration (the database's is 0 where there is no
+    /// separate database process: SQLite, the in-memory peer).
+    fn total_cpu_per_iteration(&self) -> String {
+        self.per_iteration(self.server_cpu_us.map(|s| s + self.db_cpu_us.unwrap_or(0)))
+    }
+
     /// A count per iteration, with `decimals` places after dividing by `unit`.
     fn count_per_iteration(&self, count: Option<u64>, unit: f64, decimals: usize) -> String {
         match count {
@@ -377,10 +507,11 @@ pub type Step = Arc<
         + Sync,
 >;
 
-/// A worker's connection and, for refresh, its current token.
+/// A worker's connection and, for refresh, its current token; for code-exchange, its codes.
 pub struct WorkerState {
     conn: Option<Conn>,
     refresh_token: String,
+    codes: Vec<String>,
 }
 
 pub async fn run(ctx: &Arc<Context>, name: &str) -> anyhow::Result<Outcome> {
@@ -406,16 +537,40 @@ impl Context {
         self.addrs[i % self.addrs.len()]
     }
 
-    /// A worker's own connection, and for refresh its own token chain.
+    /// The peer, when `name` is one of its scenarios (`peer:…`).
+    fn peer_for(&self, name: &str) -> anyhow::Result<Option<&Peer>> {
+        if !name.starts_with(PEER_PREFIX) {
+            return Ok(None);
+        }
+        match &self.peer {
+            Some(peer) => Ok(Some(peer)),
+            None => bail!("{name} needs --peer"),
+        }
+    }
+
+    /// A worker's own connection, and for refresh its own token chain, for code-exchange its
+    /// own pre-minted codes: on Portcullis stored through the store, on the peer by its models.
     pub async fn worker(&self, scenario: &str) -> anyhow::Result<Arc<Mutex<WorkerState>>> {
-        let refresh_token = if scenario == "refresh" {
-            self.seed_refresh_token().await?
-        } else {
-            String::new()
+        let peer = self.peer_for(scenario)?;
+        let base = scenario.trim_start_matches(PEER_PREFIX);
+        let codes_each = self.codes_per_second * (self.duration + self.warmup).as_secs()
+            / self.concurrency as u64
+            + 1;
+        let (refresh_token, codes) = match (base, peer) {
+            ("refresh", None) => (self.seed_refresh_token().await?, Vec::new()),
+            ("refresh", Some(p)) => (p.mint("refresh", 1).await?.remove(0), Vec::new()),
+            ("code-exchange", None) => (String::new(), self.seed_codes(codes_each).await?),
+            ("code-exchange", Some(p)) => (String::new(), p.mint("code", codes_each).await?),
+            _ => (String::new(), Vec::new()),
+        };
+        let addr = match peer {
+            Some(p) => p.addr,
+            None => self.worker_addr(),
         };
         Ok(Arc::new(Mutex::new(WorkerState {
-            conn: Some(Conn::connect(self.worker_addr()).await?),
+            conn: Some(Conn::connect(addr).await?),
             refresh_token,
+            codes,
         })))
     }
 }
@@ -511,35 +666,41 @@ pub fn step_for(ctx: &Arc<Context>, name: &str, keep_issued: bool) -> anyhow::Re
                 })
             })
         }
-        "refresh" => {
-            let header = ctx.auth_header();
+        "refresh" => refresh_step("/oauth2/token", ctx.auth_header()),
+        "code-exchange" => code_exchange_step("/oauth2/token", ctx.auth_header()),
+        "peer:client-credentials" => {
+            let req = Arc::new(
+                ctx.peer_for(name)?
+                    .context("no peer")?
+                    .client_credentials_request(),
+            );
             Arc::new(move |_, st| {
-                let header = header.clone();
+                let req = req.clone();
+                Box::pin(async move { expect(&st, &req, 200).await.is_some() })
+            })
+        }
+        "peer:introspect" => {
+            let peer = ctx.peer_for(name)?.context("no peer")?;
+            let req = Arc::new(http::post_form(
+                "/token/introspection",
+                &peer.auth_header(),
+                &format!("token={}", peer.introspect_token),
+            ));
+            Arc::new(move |_, st| {
+                let req = req.clone();
                 Box::pin(async move {
-                    let token = match st.lock() {
-                        Ok(s) => s.refresh_token.clone(),
-                        Err(_) => return false,
-                    };
-                    let req = http::post_form(
-                        "/oauth2/token",
-                        &header,
-                        &format!("grant_type=refresh_token&refresh_token={token}"),
-                    );
-                    let Some(r) = expect(&st, &req, 200).await else {
-                        return false;
-                    };
-                    match json_field(&r.body, "refresh_token") {
-                        Some(next) => {
-                            if let Ok(mut s) = st.lock() {
-                                s.refresh_token = next;
-                            }
-                            true
-                        }
-                        None => false,
-                    }
+                    matches!(expect(&st, &req, 200).await, Some(r) if r.body.starts_with(b"{\"active\":true"))
                 })
             })
         }
+        "peer:refresh" => refresh_step(
+            "/token",
+            ctx.peer_for(name)?.context("no peer")?.auth_header(),
+        ),
+        "peer:code-exchange" => code_exchange_step(
+            "/token",
+            ctx.peer_for(name)?.context("no peer")?.auth_header(),
+        ),
         "auth-code" => auth_code_flow(ctx, &ctx.client_id, &ctx.auth_header(), "read"),
         "auth-code-oidc" => oidc_flow(ctx, Algorithm::Rs256)?,
         "auth-code-oidc-es256" => oidc_flow(ctx, Algorithm::Es256)?,
@@ -572,6 +733,60 @@ pub fn step_for(ctx: &Arc<Context>, name: &str, keep_issued: bool) -> anyhow::Re
         ),
     };
     Ok(step)
+}
+
+/// One refresh per iteration at `path`, each worker following its own chain of rotated tokens.
+fn refresh_step(path: &'static str, header: String) -> Step {
+    Arc::new(move |_, st| {
+        let header = header.clone();
+        Box::pin(async move {
+            let token = match st.lock() {
+                Ok(s) => s.refresh_token.clone(),
+                Err(_) => return false,
+            };
+            let req = http::post_form(
+                path,
+                &header,
+                &format!("grant_type=refresh_token&refresh_token={token}"),
+            );
+            let Some(r) = expect(&st, &req, 200).await else {
+                return false;
+            };
+            match json_field(&r.body, "refresh_token") {
+                Some(next) => {
+                    if let Ok(mut s) = st.lock() {
+                        s.refresh_token = next;
+                    }
+                    true
+                }
+                None => false,
+            }
+        })
+    })
+}
+
+/// One token exchange per iteration at `path`, of a code the worker was given beforehand: the
+/// token endpoint alone, without the authorize request that `auth-code` also makes.
+fn code_exchange_step(path: &'static str, header: String) -> Step {
+    Arc::new(move |_, st| {
+        let header = header.clone();
+        Box::pin(async move {
+            let Some(code) = st.lock().ok().and_then(|mut s| s.codes.pop()) else {
+                // Counted as an error, so the run fails; the pause keeps the count readable.
+                eprintln!("    a worker ran out of pre-minted codes: raise --codes-per-second");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return false;
+            };
+            let body = format!(
+                "grant_type=authorization_code&code={code}&redirect_uri={}",
+                urlencode(REDIRECT)
+            );
+            matches!(
+                expect(&st, &http::post_form(path, &header, &body), 200).await,
+                Some(r) if r.body.windows(15).any(|w| w == b"\"refresh_token\"")
+            )
+        })
+    })
 }
 
 /// One authorization-code flow per iteration: authorize with the live session and remembered
@@ -720,41 +935,49 @@ async fn sample_window(
     from: Instant,
     to: Instant,
 ) -> anyhow::Result<Window> {
+    // A peer scenario measures the peer's process alone: no database, no Portcullis counters.
+    let peer = ctx.peer_for(name)?;
+    let (server_pids, db_pids): (&[u32], &[u32]) = match peer {
+        Some(p) => (&p.pids, &[]),
+        None => (&ctx.server_pids, &ctx.db_pids),
+    };
+    let callgrind = ctx.callgrind.as_ref().filter(|_| peer.is_none());
+    let db_counter = ctx.db_counter.as_ref().filter(|_| peer.is_none());
     tokio::time::sleep_until(from.into()).await;
-    if let Some(cg) = &ctx.callgrind {
+    if let Some(cg) = callgrind {
         cg.start_window().await?;
     }
-    let db_before = match &ctx.db_counter {
+    let db_before = match db_counter {
         Some(conn) => Some(DbCounts::read(&mut *conn.lock().await).await?),
         None => None,
     };
-    let s0 = procstat::cpu_micros_sum(&ctx.server_pids, ctx.ticks);
-    let d0 = procstat::cpu_micros_sum(&ctx.db_pids, ctx.ticks);
-    let mut rss = procstat::rss_kib_max(&ctx.server_pids);
+    let s0 = procstat::cpu_micros_sum(server_pids, ctx.ticks);
+    let d0 = procstat::cpu_micros_sum(db_pids, ctx.ticks);
+    let mut rss = procstat::rss_kib_max(server_pids);
     // Not under callgrind: the scrapes' own instructions would count against the scenario.
-    let mut metrics = match ctx.callgrind {
-        Some(_) => None,
-        None => http::Conn::connect(ctx.addr).await.ok(),
+    let mut metrics = match (callgrind, peer) {
+        (None, None) => http::Conn::connect(ctx.addr).await.ok(),
+        _ => None,
     };
     let (mut queued, mut samples) = (0.0, 0u32);
     while Instant::now() < to {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        rss = rss.max(procstat::rss_kib_max(&ctx.server_pids));
+        rss = rss.max(procstat::rss_kib_max(server_pids));
         if let Some(q) = pool_waiting(&mut metrics).await {
             queued += q;
             samples += 1;
         }
     }
-    let s1 = procstat::cpu_micros_sum(&ctx.server_pids, ctx.ticks);
-    let d1 = procstat::cpu_micros_sum(&ctx.db_pids, ctx.ticks);
-    let db_counts = match (&ctx.db_counter, db_before) {
+    let s1 = procstat::cpu_micros_sum(server_pids, ctx.ticks);
+    let d1 = procstat::cpu_micros_sum(db_pids, ctx.ticks);
+    let db_counts = match (db_counter, db_before) {
         (Some(conn), Some(before)) => {
             let after = DbCounts::read(&mut *conn.lock().await).await?;
             Some(after.since(before, ctx.db_overhead))
         }
         _ => None,
     };
-    let server_instructions = match &ctx.callgrind {
+    let server_instructions = match callgrind {
         Some(cg) => Some(cg.end_window(name).await?),
         None => None,
     };
@@ -825,11 +1048,14 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
             args.target.len(),
             args.target.join(", ")
         ),
+        _ if args.peer.is_some() => {
+            format!("{backend} against node-oidc-provider (in memory)")
+        }
         _ => backend.to_string(),
     };
     let mut s = format!(
         "## {title}, concurrency {}\n\nCommit `{commit}`, {}; {cores} cores ({cpu}); load generator on the same machine; \
-         {} s measured after {} s warm-up per scenario, {} s idle between scenarios; server pool size {}.\n\n\
+         {} s measured after {} s warm-up per scenario, {} s idle between scenarios; server pool size {}.{}\n\n\
          | scenario | per s | p50 ms | p99 ms | max ms | errors | server CPU µs/iter | DB CPU µs/iter | server RSS MiB | server k-instr/iter | DB statements/iter | DB row ops/iter | pool queue | pool wait ms/iter | row lock waits/iter | row lock ms/iter |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         args.concurrency,
@@ -838,6 +1064,10 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
         args.warmup,
         args.settle,
         args.pool_size,
+        match args.prefill {
+            0 => String::new(),
+            n => format!(" The `tokens` table held {n} live access tokens (`--prefill`) before the first scenario."),
+        },
     );
     for r in results {
         s.push_str(&r.row());
@@ -855,13 +1085,51 @@ pub fn report(args: &Args, results: &[Outcome]) -> String {
             100.0 * cc / ceiling
         ));
     }
+    if let Some(table) = peer_table(results) {
+        s.push_str(&table);
+    }
     s.push_str("\n`auth-code` counts whole flows (authorize with a live session and remembered consent → 303 with code → token exchange: two requests). \
                 `auth-code-oidc` is the same flow with `openid` and a nonce: the exchange also signs an id_token, RS256 (or ES256, EdDSA: the client's `id_token_signed_response_alg`). \
+                `code-exchange` is the token exchange alone, of codes stored before the scenario starts. \
                 `store-insert` runs in the benchmark process, so it has no server columns. DB CPU is mariadbd's, read from /proc (with `--target`: every portcullis and every mariadbd process on the machine, summed). \
                 Instructions are counted only with `--callgrind` (the server under valgrind; its rates and latencies are then not comparable with a normal run); \
                 DB statements and row operations are MariaDB's `Questions` and `Handler_*` counters; row lock waits and their milliseconds are `Innodb_row_lock_waits` and `Innodb_row_lock_time`. \
                 Pool queue is the mean of the server's `portcullis_db_pool_waiting` gauge sampled every 200 ms; pool wait is that queue divided by the rate (Little's law), per iteration.\n");
     s
+}
+
+/// With `--peer`: each scenario on Portcullis and on the peer, and the ratio of their rates.
+fn peer_table(results: &[Outcome]) -> Option<String> {
+    let rows: Vec<String> = PEER_SCENARIOS
+        .iter()
+        .filter_map(|name| {
+            let ours = results.iter().find(|r| r.name == *name)?;
+            let theirs = results
+                .iter()
+                .find(|r| r.name.strip_prefix(PEER_PREFIX) == Some(name))?;
+            Some(format!(
+                "| {name} | {:.0} | {:.1} | {} | {:.0} | {:.1} | {} | {:.2}× |\n",
+                ours.rate(),
+                ours.percentile(0.99),
+                ours.total_cpu_per_iteration(),
+                theirs.rate(),
+                theirs.percentile(0.99),
+                theirs.total_cpu_per_iteration(),
+                ours.rate() / theirs.rate(),
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "\nPortcullis against the peer (`peer:` rows: node-oidc-provider with its in-memory adapter, \
+         `bench/peer/server.js`), each scenario on Portcullis first, then on the peer; CPU is \
+         server + database per iteration:\n\n\
+         | scenario | Portcullis per s | p99 ms | CPU µs/iter | peer per s | p99 ms | CPU µs/iter | Portcullis / peer |\n\
+         |---|---|---|---|---|---|---|---|\n{}",
+        rows.concat()
+    ))
 }
 
 /// Today's date from the system `date` command (no date crate for one string).
