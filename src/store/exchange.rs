@@ -45,7 +45,6 @@ use diesel::QueryResult;
 use diesel_async::RunQueryDsl;
 
 use super::models::{Token, TokenKind};
-use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::domain::secret::Digest;
 use crate::{db_transaction, db_write};
@@ -96,6 +95,11 @@ pub enum Exchanged {
     /// The grant is gone or was revoked meanwhile: nothing stored.
     Refused,
 }
+
+/// The columns both statements write, in the order `bind_issued` binds them.
+const ISSUED_COLUMNS: &str = "INSERT INTO tokens (token_hash, kind, client_id, user_id, scope, \
+    family_id, created_at, expires_at, auth_time, resource, sid, consumed_at, revoked_at, \
+    parent_hash) ";
 
 /// The statement. `rows` are stored as given except `parent_hash`, which is set to the grant
 /// on the last row and left NULL on the others.
@@ -149,12 +153,7 @@ async fn run_claiming<G: Grant, const N: usize>(
             if claimed != 1 {
                 return Ok(false);
             }
-            for row in &rows {
-                diesel::insert_into(tokens::table)
-                    .values(row.values())
-                    .execute(conn)
-                    .await?;
-            }
+            InsertRows(rows.clone()).execute(conn).await?;
             Ok(true)
         })
     })
@@ -225,38 +224,13 @@ impl<G: Grant, const N: usize> Exchange<G, N> {
         Option<String>: ToSql<Nullable<Text>, DB>,
         Option<i64>: ToSql<Nullable<BigInt>, DB>,
     {
-        out.push_sql(
-            "INSERT INTO tokens (token_hash, kind, client_id, user_id, scope, family_id, \
-             created_at, expires_at, auth_time, resource, sid, consumed_at, revoked_at, parent_hash) ",
-        );
+        out.push_sql(ISSUED_COLUMNS);
         for (i, row) in self.rows.iter().enumerate() {
             if i > 0 {
                 out.push_sql(" UNION ALL ");
             }
             out.push_sql("SELECT ");
-            out.push_sql(bytes.0);
-            out.push_bind_param::<Binary, _>(&row.token_hash)?;
-            out.push_sql(bytes.1);
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(&row.kind)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(&row.client_id)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Text>, _>(&row.user_id)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(&row.scope)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(&row.family_id)?;
-            out.push_sql(", ");
-            out.push_bind_param::<BigInt, _>(&row.created_at)?;
-            out.push_sql(", ");
-            out.push_bind_param::<BigInt, _>(&row.expires_at)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<BigInt>, _>(&row.auth_time)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Text>, _>(&row.resource)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Text>, _>(&row.sid)?;
+            bind_issued(&mut out, row, bytes)?;
             out.push_sql(", NULL, NULL, ");
             if i + 1 == N {
                 out.push_sql(bytes.0);
@@ -272,6 +246,86 @@ impl<G: Grant, const N: usize> Exchange<G, N> {
             out.push_sql(" = ");
             out.push_bind_param::<Binary, _>(&self.grant_hash)?;
             out.push_sql(G::EXTRA);
+        }
+        Ok(())
+    }
+}
+
+/// Binds a new token's columns up to `sid` (see `ISSUED_COLUMNS`), with `bytes.0` and `bytes.1`
+/// around its hash.
+fn bind_issued<'b, DB>(
+    out: &mut AstPass<'_, 'b, DB>,
+    row: &'b Token,
+    bytes: (&str, &str),
+) -> QueryResult<()>
+where
+    DB: Backend,
+    i64: ToSql<BigInt, DB>,
+    Vec<u8>: ToSql<Binary, DB>,
+    String: ToSql<Text, DB>,
+    TokenKind: ToSql<Text, DB>,
+    Option<String>: ToSql<Nullable<Text>, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+{
+    out.push_sql(bytes.0);
+    out.push_bind_param::<Binary, _>(&row.token_hash)?;
+    out.push_sql(bytes.1);
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&row.kind)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&row.client_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&row.user_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&row.scope)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&row.family_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&row.created_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&row.expires_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&row.auth_time)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&row.resource)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&row.sid)?;
+    Ok(())
+}
+
+/// The claim transaction's insert: the rows as given (the last one names its parent), in one
+/// multi-row `INSERT … VALUES`, one round trip whatever the row count.
+struct InsertRows<const N: usize>([Token; N]);
+
+impl<const N: usize> QueryId for InsertRows<N> {
+    type QueryId = InsertRows<N>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const N: usize, DB> QueryFragment<DB> for InsertRows<N>
+where
+    DB: Backend,
+    i64: ToSql<BigInt, DB>,
+    Vec<u8>: ToSql<Binary, DB>,
+    String: ToSql<Text, DB>,
+    TokenKind: ToSql<Text, DB>,
+    Option<String>: ToSql<Nullable<Text>, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    Option<Vec<u8>>: ToSql<Nullable<Binary>, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(ISSUED_COLUMNS);
+        out.push_sql("VALUES ");
+        for (i, row) in self.0.iter().enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            bind_issued(&mut out, row, ("", ""))?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(&row.consumed_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(&row.revoked_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Binary>, _>(&row.parent_hash)?;
+            out.push_sql(")");
         }
         Ok(())
     }
