@@ -404,10 +404,7 @@ async fn a_stalled_database_answers_503_in_time_and_leaves_every_later_answer_ri
     let secret = client.secret.clone().unwrap();
     let basic = Some((client.id.as_str(), secret.as_str()));
     let grant = [("grant_type", "client_credentials")];
-    let r = app.token(basic, &grant).await;
-    assert_eq!(r.status(), 200);
-    let issued: serde_json::Value = r.json().await.unwrap();
-    let token = issued["access_token"].as_str().unwrap().to_string();
+    let token = issued_access_token(&app, basic).await;
 
     proxy.set_stalled(true);
     // /readyz polled throughout, as a load balancer would.
@@ -563,10 +560,7 @@ async fn sqlite_writes_wait_their_turn_past_the_busy_timeout_and_reads_go_on() {
     let secret = client.secret.clone().unwrap();
     let basic = Some((client.id.as_str(), secret.as_str()));
     let grant = [("grant_type", "client_credentials")];
-    let r = app.token(basic, &grant).await;
-    assert_eq!(r.status(), 200);
-    let issued: serde_json::Value = r.json().await.unwrap();
-    let token = issued["access_token"].as_str().unwrap().to_string();
+    let token = issued_access_token(&app, basic).await;
 
     // A write transaction on the server's own pool that holds SQLite's write lock for 2.5 s,
     // more than twice the 1 s busy timeout.
@@ -616,4 +610,15 @@ async fn sqlite_writes_wait_their_turn_past_the_busy_timeout_and_reads_go_on() {
         "the writes did not wait for the writer ({waited:?})"
     );
     holder.await.unwrap().unwrap();
+}
+
+/// An access token the token endpoint issues to the client with these Basic credentials
+/// (client_credentials).
+async fn issued_access_token(app: &crate::helpers::TestApp, basic: Option<(&str, &str)>) -> String {
+    let r = app
+        .token(basic, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(r.status(), 200);
+    let issued: serde_json::Value = r.json().await.unwrap();
+    issued["access_token"].as_str().unwrap().to_string()
 }
