@@ -2,7 +2,7 @@
 //! pool; `db_run!` writes a query once and type-checks it per backend (vaultwarden's idea).
 //! Functions take a connection so callers can compose them inside one transaction.
 //!
-//! Statements that write go through `db_write!` (or `db_write_transaction!`): on SQLite they
+//! Statements that write go through `db_write!` (or `db_transaction!`): on SQLite they
 //! run on the one writer connection (`SqlitePools`), so writers queue in the process, in order,
 //! instead of sleeping in SQLite's busy handler; on MariaDB it is the same pool as `db_run!`.
 
@@ -356,7 +356,7 @@ pub async fn scoped<T, F: std::future::Future<Output = StoreResult<T>>>(f: F) ->
 
 /// `db_write!` inside a transaction. SQLite transactions start deferred, so write first in a
 /// read-then-write body (STACK-NOTES: BUSY_SNAPSHOT); every write here is conditional anyway.
-/// Also for a transaction that only reads (a consistent snapshot): `db_read_transaction!`.
+/// A transaction that only reads (a consistent snapshot) uses `db_read_transaction!`.
 #[macro_export]
 macro_rules! db_transaction {
     ($pool:expr, |$conn:ident| $body:expr) => {
