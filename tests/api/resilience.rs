@@ -583,14 +583,7 @@ async fn sqlite_writes_wait_their_turn_past_the_busy_timeout_and_reads_go_on() {
     let taken = taken_rx.await.unwrap();
 
     // A read answers while the writer is held.
-    let r = app
-        .http
-        .post(app.url("/oauth2/introspect"))
-        .basic_auth(&client.id, Some(&secret))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = app.introspect(&client, &token, None).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["active"], true);
     assert!(
