@@ -22,6 +22,7 @@ mod http_fuzz;
 mod interop;
 mod introspection;
 mod janitor;
+mod key_layout;
 mod keys;
 mod logout;
 mod logs;

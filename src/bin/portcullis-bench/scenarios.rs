@@ -10,7 +10,7 @@ use base64::Engine;
 use portcullis::domain::clients::{NewClientSpec, ACCESS_TOKEN_FORMAT};
 use portcullis::domain::password::Password;
 use portcullis::domain::registration::ID_TOKEN_ALG;
-use portcullis::domain::secret::{prefix, random_id, Secret};
+use portcullis::domain::secret::{prefix, time_ordered_id, Secret};
 use portcullis::keys::Algorithm;
 use portcullis::oauth::accounts::{self, Lifetimes};
 use portcullis::store::models::{AuthorizationCode, Consent, Token, TokenKind};
@@ -335,7 +335,7 @@ impl Context {
             client_id: self.client_id.clone(),
             user_id: None,
             scope: "read".into(),
-            family_id: random_id(),
+            family_id: time_ordered_id(),
             created_at: now,
             expires_at: now + 3600,
             consumed_at: None,
@@ -365,7 +365,7 @@ impl Context {
                     code_challenge: None,
                     code_challenge_method: None,
                     nonce: None,
-                    family_id: random_id(),
+                    family_id: time_ordered_id(),
                     created_at: now,
                     expires_at: now + 600,
                     consumed_at: None,
@@ -393,7 +393,7 @@ impl Context {
                 client_id: self.client_id.clone(),
                 user_id: Some(self.user_id.clone()),
                 scope: "read".into(),
-                family_id: random_id(),
+                family_id: time_ordered_id(),
                 created_at: now,
                 expires_at: now + 86400,
                 consumed_at: None,

@@ -15,7 +15,7 @@ use super::prompt::Prompt;
 use crate::domain::clients::{could_be_client_id, redirect_uri_matches, Client, GrantType};
 use crate::domain::pkce;
 use crate::domain::scope::Scope;
-use crate::domain::secret::{prefix, random_id, Secret};
+use crate::domain::secret::{prefix, time_ordered_id, Secret};
 use crate::oauth::client_cache::ClientCache;
 use crate::oauth::params::{Params, Repeated};
 use crate::oauth::resource;
@@ -373,7 +373,7 @@ pub async fn issue_code(
             code_challenge: req.code_challenge.clone(),
             code_challenge_method: req.code_challenge.as_ref().map(|_| pkce::S256.to_string()),
             nonce: req.nonce.clone(),
-            family_id: random_id(),
+            family_id: time_ordered_id(),
             created_at: now,
             expires_at: now + settings.tokens.code_ttl_secs,
             consumed_at: None,

@@ -19,7 +19,7 @@ use super::machine;
 use super::{Minting, TokenResponse};
 use crate::domain::clients::Client;
 use crate::domain::scope::Scope;
-use crate::domain::secret::random_id;
+use crate::domain::secret::time_ordered_id;
 use crate::keys::KeyRing;
 use crate::oauth::error::{oauth, TokenError};
 use crate::oauth::params::Params;
@@ -88,7 +88,7 @@ pub async fn issue(
     };
     drive(&request, &scope)?;
 
-    let family_id = random_id();
+    let family_id = time_ordered_id();
     let minting = Minting {
         client,
         owner: None,
