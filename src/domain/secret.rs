@@ -155,7 +155,7 @@ pub fn random_b64(n: usize) -> String {
 /// An identifier that sorts by creation time, byte for byte: the stamp in lowercase hex (12
 /// characters), then 96 random bits in base64url (16). Token families use it, so that
 /// `ix_tokens_family_id` grows at its end like the primary key (see the module's
-/// documentation). Starts with a digit, so never with `-`.
+/// documentation). Hex digits first, so it never starts with `-`.
 pub fn time_ordered_id() -> String {
     let mut id = String::with_capacity(2 * STAMP_BYTES + 16);
     for byte in stamp_now() {
@@ -257,7 +257,7 @@ mod tests {
         assert!(first
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert!(first.as_bytes()[0].is_ascii_digit());
+        assert!(first.as_bytes()[..12].iter().all(u8::is_ascii_hexdigit));
     }
 
     #[test]
