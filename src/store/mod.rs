@@ -38,8 +38,10 @@ use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 
 use crate::settings::DatabaseSettings;
 
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
-/// The SQLite writer: its statements run on the calling task's thread (`Inline`).
+/// A SQLite reader. Its statements run on the calling task's thread (`Inline`), like the
+/// writer's.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, Inline>;
+/// The SQLite writer: the same type as a reader, in its own pool of one (`SqlitePools`).
 pub type SqliteWriterConn = SyncConnectionWrapper<SqliteConnection, Inline>;
 pub type MysqlConn = AsyncMysqlConnection;
 
@@ -217,11 +219,13 @@ pub enum Pool {
     Mysql(DeadPool<MysqlConn>, Galera),
 }
 
-/// Runs a SQLite call where it is made instead of on tokio's blocking pool. Only the writer
-/// uses it: writes are serialized anyway, and a hop to a blocking thread and back for each of
-/// them (two wake-ups, each waiting for a core under load) made the single writer the
-/// bottleneck; a write is tens of microseconds of work (BENCHMARKS.md, session 17). Readers
-/// keep the blocking pool, where slow reads cannot hold up the runtime.
+/// Runs a SQLite call where it is made instead of on tokio's blocking pool. A SQLite statement
+/// here is tens of microseconds of work from the page cache, and a hop to a blocking thread
+/// and back costs two wake-ups, each waiting for a core under load: for the single writer the
+/// hop made it the bottleneck (BENCHMARKS.md, session 17); for readers it was 14–16 % of the
+/// server's CPU in futex wake-ups, and every blocking thread kept its own allocator caches
+/// (RSS 92 MiB against 36 MiB inline; session 18). The cost: a statement that reads from disk
+/// holds its runtime thread for that long (ARCHITECTURE.md, "SQLite: one writer").
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Inline;
 
