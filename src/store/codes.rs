@@ -74,5 +74,5 @@ pub async fn redeem<const N: usize>(
     code_hash: &Digest,
     issued: [Token; N],
 ) -> StoreResult<Exchanged> {
-    exchange::run::<exchange::Code, N>(pool, code_hash, issued).await
+    exchange::run(pool, exchange::Grant::Code, code_hash, issued.into()).await
 }

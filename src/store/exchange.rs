@@ -31,58 +31,76 @@
 //! a revocation conflicts with every concurrent rotation of that family. Plain MariaDB and
 //! SQLite keep the single statement: one round trip, and their locks already hold.
 //!
-//! The SQL is fixed for a grant kind and row count, so the query has a static id and MySQL's
-//! prepared statement is reused. The statement cache is keyed by the query's type, so each
-//! (grant, row count) pair is a type of its own.
-
-use std::marker::PhantomData;
+//! Concurrent exchanges share one statement (`group_commit`): the SELECTs of every exchange
+//! in the batch, joined by UNION ALL, one commit for all. Each grant's rows are stored all or
+//! none, as alone. When fewer rows than planned were stored, one read of the batch's first row
+//! hashes says which grants were refused; a unique violation (one grant used twice) fails the
+//! whole statement, and the exchanges then run one by one to get each its own outcome.
 
 use diesel::backend::Backend;
+use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use diesel::QueryResult;
 use diesel_async::RunQueryDsl;
 
+use super::group_commit::{each_on_failure, Job};
 use super::models::{Token, TokenKind};
+use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::domain::secret::Digest;
 use crate::{db_transaction, db_write};
 
 /// The table a grant lives in.
-pub trait Grant: Send + Sync + 'static {
-    const TABLE: &'static str;
-    const KEY: &'static str;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grant {
+    /// `authorization_codes`, by `code_hash`, only while not withdrawn: revoking a grant from
+    /// the account page marks the user's outstanding codes for that client consumed in the
+    /// same transaction, and a redemption racing it must then store nothing.
+    Code,
+    /// `tokens`, by `token_hash`, only while not revoked.
+    RefreshToken,
+}
+
+impl Grant {
+    fn table(self) -> &'static str {
+        match self {
+            Grant::Code => "authorization_codes",
+            Grant::RefreshToken => "tokens",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Grant::Code => "code_hash",
+            Grant::RefreshToken => "token_hash",
+        }
+    }
+
     /// Further conditions on the grant row, starting with " AND".
-    const EXTRA: &'static str;
+    fn guard(self) -> &'static str {
+        match self {
+            Grant::Code => " AND g.consumed_at IS NULL",
+            Grant::RefreshToken => " AND g.revoked_at IS NULL",
+        }
+    }
+
     /// Galera's claim: marks the grant used if it still may be (binds: now, the grant's key).
-    const CLAIM: &'static str;
-}
-
-/// `authorization_codes`, by `code_hash`, only while not withdrawn: revoking a grant from the
-/// account page marks the user's outstanding codes for that client consumed in the same
-/// transaction, and a redemption racing it must then store nothing.
-pub struct Code;
-
-impl Grant for Code {
-    const TABLE: &'static str = "authorization_codes";
-    const KEY: &'static str = "code_hash";
-    const EXTRA: &'static str = " AND g.consumed_at IS NULL";
-    const CLAIM: &'static str = "UPDATE authorization_codes SET consumed_at = ? \
-        WHERE code_hash = ? AND consumed_at IS NULL";
-}
-
-/// `tokens`, by `token_hash`, only while not revoked.
-pub struct RefreshToken;
-
-impl Grant for RefreshToken {
-    const TABLE: &'static str = "tokens";
-    const KEY: &'static str = "token_hash";
-    const EXTRA: &'static str = " AND g.revoked_at IS NULL";
-    // A rotated refresh token is marked used (as rows rotated before migration 0003 were), so
-    // on Galera it also introspects inactive.
-    const CLAIM: &'static str = "UPDATE tokens SET consumed_at = ? \
-        WHERE token_hash = ? AND revoked_at IS NULL AND consumed_at IS NULL";
+    fn claim(self) -> &'static str {
+        match self {
+            Grant::Code => {
+                "UPDATE authorization_codes SET consumed_at = ? \
+                 WHERE code_hash = ? AND consumed_at IS NULL"
+            }
+            // A rotated refresh token is marked used (as rows rotated before migration 0003
+            // were), so on Galera it also introspects inactive.
+            Grant::RefreshToken => {
+                "UPDATE tokens SET consumed_at = ? \
+                 WHERE token_hash = ? AND revoked_at IS NULL AND consumed_at IS NULL"
+            }
+        }
+    }
 }
 
 /// How an exchange ended.
@@ -101,30 +119,97 @@ const ISSUED_COLUMNS: &str = "INSERT INTO tokens (token_hash, kind, client_id, u
     family_id, created_at, expires_at, auth_time, resource, sid, consumed_at, revoked_at, \
     parent_hash) ";
 
-/// The statement. `rows` are stored as given except `parent_hash`, which is set to the grant
-/// on the last row and left NULL on the others.
-struct Exchange<G: Grant, const N: usize> {
+/// One exchange: the grant and the rows it issues. `rows` are stored as given except
+/// `parent_hash`, which the statement sets to the grant on the last row and leaves NULL on
+/// the others.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    grant: Grant,
     grant_hash: Vec<u8>,
-    rows: [Token; N],
-    grant: PhantomData<G>,
+    rows: Vec<Token>,
 }
 
-/// Exchanges the grant `grant_hash` for `rows` (the last one names the grant as parent). A
-/// deadlock victim is run again (see `retry_on_deadlock`); nothing is stored unless `Issued`.
-pub async fn run<G: Grant, const N: usize>(
+/// Exchanges the grant `grant_hash` for `rows` (the last one names the grant as parent).
+/// Nothing is stored unless `Issued`. Concurrent exchanges share a statement (`group_commit`).
+pub async fn run(
     pool: &Pool,
+    grant: Grant,
     grant_hash: &Digest,
-    rows: [Token; N],
+    rows: Vec<Token>,
 ) -> StoreResult<Exchanged> {
-    if pool.is_galera().await? {
-        return run_claiming::<G, N>(pool, grant_hash, rows).await;
+    if rows.is_empty() {
+        return Ok(Exchanged::Refused);
     }
+    if pool.is_galera().await? {
+        return run_claiming(pool, grant, grant_hash, rows).await;
+    }
+    let job = Exchange::new(grant, grant_hash, rows);
+    pool.batchers().exchanges.submit(pool, job).await
+}
+
+impl Exchange {
+    /// The exchange of `grant_hash` for `rows`, which must not be empty.
+    pub fn new(grant: Grant, grant_hash: &Digest, rows: Vec<Token>) -> Self {
+        assert!(!rows.is_empty(), "an exchange issues at least one token");
+        Exchange {
+            grant,
+            grant_hash: grant_hash.as_bytes().to_vec(),
+            rows,
+        }
+    }
+
+    /// The rows it stores if issued.
+    pub fn rows(&self) -> &[Token] {
+        &self.rows
+    }
+}
+
+impl Job for Exchange {
+    type Outcome = Exchanged;
+
+    async fn run_batch(pool: &Pool, jobs: &[Self]) -> Vec<StoreResult<Exchanged>> {
+        each_on_failure(jobs, |jobs| exchange_together(pool, jobs)).await
+    }
+}
+
+/// One statement for `jobs`; a deadlock victim is run again (see `retry_on_deadlock`). A job
+/// alone that loses to another exchange of its grant is `AlreadyUsed`; in a batch, that unique
+/// violation fails the statement and `each_on_failure` runs the jobs one by one.
+async fn exchange_together(pool: &Pool, jobs: &[Exchange]) -> StoreResult<Vec<Exchanged>> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let rows: usize = jobs.iter().map(|j| j.rows.len()).sum();
     retry_on_deadlock(|| async {
         db_write!(pool, |conn| {
-            let result = Exchange::<G, N>::new(grant_hash.as_bytes(), rows.clone())
-                .execute(conn)
-                .await;
-            Ok(Exchange::<G, N>::outcome(result)?)
+            match ExchangeStatement::new(jobs).execute(conn).await {
+                Ok(n) if n == rows => Ok(vec![Exchanged::Issued; jobs.len()]),
+                Ok(_) if jobs.len() == 1 => Ok(vec![Exchanged::Refused]),
+                Ok(_) => {
+                    // Some grants were revoked, withdrawn or gone; a grant's rows are stored
+                    // all or none, so its first row says which.
+                    let firsts: Vec<&[u8]> = jobs
+                        .iter()
+                        .map(|j| j.rows[0].token_hash.as_slice())
+                        .collect();
+                    let stored: Vec<Vec<u8>> = tokens::table
+                        .filter(tokens::token_hash.eq_any(firsts))
+                        .select(tokens::token_hash)
+                        .load(conn)
+                        .await?;
+                    Ok(jobs
+                        .iter()
+                        .map(|j| match stored.contains(&j.rows[0].token_hash) {
+                            true => Exchanged::Issued,
+                            false => Exchanged::Refused,
+                        })
+                        .collect())
+                }
+                Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+                    if jobs.len() == 1 =>
+                {
+                    Ok(vec![Exchanged::AlreadyUsed])
+                }
+                Err(e) => Err(e.into()),
+            }
         })
     })
     .await
@@ -133,10 +218,11 @@ pub async fn run<G: Grant, const N: usize>(
 /// The exchange on Galera (see the module's documentation): claim the grant, then insert, in
 /// one transaction. A certification conflict with another node's claim or revocation comes
 /// back as a deadlock and the whole transaction runs again.
-async fn run_claiming<G: Grant, const N: usize>(
+async fn run_claiming(
     pool: &Pool,
+    grant: Grant,
     grant_hash: &Digest,
-    mut rows: [Token; N],
+    mut rows: Vec<Token>,
 ) -> StoreResult<Exchanged> {
     let Some(last) = rows.last_mut() else {
         return Ok(Exchanged::Refused);
@@ -145,7 +231,7 @@ async fn run_claiming<G: Grant, const N: usize>(
     let now = last.created_at;
     let claimed = retry_on_deadlock(|| async {
         db_transaction!(pool, |conn| {
-            let claimed = diesel::sql_query(G::CLAIM)
+            let claimed = diesel::sql_query(grant.claim())
                 .bind::<BigInt, _>(now)
                 .bind::<Binary, _>(grant_hash.as_bytes())
                 .execute(conn)
@@ -153,7 +239,7 @@ async fn run_claiming<G: Grant, const N: usize>(
             if claimed != 1 {
                 return Ok(false);
             }
-            InsertRows(rows.clone()).execute(conn).await?;
+            InsertRows(&rows).execute(conn).await?;
             Ok(true)
         })
     })
@@ -169,50 +255,43 @@ async fn run_claiming<G: Grant, const N: usize>(
     })
 }
 
-impl<G: Grant, const N: usize> Exchange<G, N> {
-    fn new(grant_hash: &[u8], rows: [Token; N]) -> Self {
-        Exchange {
-            grant_hash: grant_hash.to_vec(),
-            rows,
-            grant: PhantomData,
-        }
-    }
+/// The statement for one or more exchanges, in an order that depends only on their grants and
+/// row counts, so a connection prepares one statement per mix (`group_commit::MAX_JOBS` bounds
+/// how many).
+struct ExchangeStatement<'a> {
+    jobs: Vec<&'a Exchange>,
+}
 
-    /// Reads the statement's result: `Ok(affected rows)` or the database's error.
-    fn outcome(result: QueryResult<usize>) -> QueryResult<Exchanged> {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match result {
-            Ok(n) if n == N => Ok(Exchanged::Issued),
-            Ok(_) => Ok(Exchanged::Refused),
-            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                Ok(Exchanged::AlreadyUsed)
-            }
-            Err(e) => Err(e),
-        }
+impl<'a> ExchangeStatement<'a> {
+    fn new(jobs: &'a [Exchange]) -> Self {
+        let mut jobs: Vec<&Exchange> = jobs.iter().collect();
+        jobs.sort_by_key(|j| (j.grant, j.rows.len()));
+        ExchangeStatement { jobs }
     }
 }
 
-impl<G: Grant, const N: usize> QueryId for Exchange<G, N> {
-    type QueryId = Exchange<G, N>;
-    const HAS_STATIC_QUERY_ID: bool = true;
+// No static id: the SQL varies with the batch, and the statement cache keys it by its text.
+impl QueryId for ExchangeStatement<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 // MySQL types the columns of a UNION from its first SELECT, and a bare `?` there is a string in
 // the connection's character set: hash bytes would be re-encoded (invalid UTF-8 becomes `?`)
 // before reaching the BINARY column. A cast keeps them bytes. SQLite stores what it is given.
-impl<G: Grant, const N: usize> QueryFragment<diesel::mysql::Mysql> for Exchange<G, N> {
+impl QueryFragment<diesel::mysql::Mysql> for ExchangeStatement<'_> {
     fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, diesel::mysql::Mysql>) -> QueryResult<()> {
         self.walk(out, ("CAST(", " AS BINARY)"))
     }
 }
 
-impl<G: Grant, const N: usize> QueryFragment<diesel::sqlite::Sqlite> for Exchange<G, N> {
+impl QueryFragment<diesel::sqlite::Sqlite> for ExchangeStatement<'_> {
     fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
         self.walk(out, ("", ""))
     }
 }
 
-impl<G: Grant, const N: usize> Exchange<G, N> {
+impl ExchangeStatement<'_> {
     /// The SQL, with `bytes.0` and `bytes.1` around each byte-string parameter of the SELECTs.
     fn walk<'b, DB>(&'b self, mut out: AstPass<'_, 'b, DB>, bytes: (&str, &str)) -> QueryResult<()>
     where
@@ -225,27 +304,31 @@ impl<G: Grant, const N: usize> Exchange<G, N> {
         Option<i64>: ToSql<Nullable<BigInt>, DB>,
     {
         out.push_sql(ISSUED_COLUMNS);
-        for (i, row) in self.rows.iter().enumerate() {
-            if i > 0 {
-                out.push_sql(" UNION ALL ");
+        let mut first = true;
+        for job in &self.jobs {
+            for (i, row) in job.rows.iter().enumerate() {
+                if !first {
+                    out.push_sql(" UNION ALL ");
+                }
+                first = false;
+                out.push_sql("SELECT ");
+                bind_issued(&mut out, row, bytes)?;
+                out.push_sql(", NULL, NULL, ");
+                if i + 1 == job.rows.len() {
+                    out.push_sql(bytes.0);
+                    out.push_bind_param::<Binary, _>(&job.grant_hash)?;
+                    out.push_sql(bytes.1);
+                } else {
+                    out.push_sql("NULL");
+                }
+                out.push_sql(" FROM ");
+                out.push_sql(job.grant.table());
+                out.push_sql(" g WHERE g.");
+                out.push_sql(job.grant.key());
+                out.push_sql(" = ");
+                out.push_bind_param::<Binary, _>(&job.grant_hash)?;
+                out.push_sql(job.grant.guard());
             }
-            out.push_sql("SELECT ");
-            bind_issued(&mut out, row, bytes)?;
-            out.push_sql(", NULL, NULL, ");
-            if i + 1 == N {
-                out.push_sql(bytes.0);
-                out.push_bind_param::<Binary, _>(&self.grant_hash)?;
-                out.push_sql(bytes.1);
-            } else {
-                out.push_sql("NULL");
-            }
-            out.push_sql(" FROM ");
-            out.push_sql(G::TABLE);
-            out.push_sql(" g WHERE g.");
-            out.push_sql(G::KEY);
-            out.push_sql(" = ");
-            out.push_bind_param::<Binary, _>(&self.grant_hash)?;
-            out.push_sql(G::EXTRA);
         }
         Ok(())
     }
@@ -293,16 +376,17 @@ where
     Ok(())
 }
 
-/// The claim transaction's insert: the rows as given (the last one names its parent), in one
-/// multi-row `INSERT … VALUES`, one round trip whatever the row count.
-struct InsertRows<const N: usize>([Token; N]);
+/// Rows as given, in one multi-row `INSERT … VALUES`: one round trip whatever the row count
+/// (the claim transaction's insert, and token inserts batched by `group_commit`).
+pub(super) struct InsertRows<'a>(pub &'a [Token]);
 
-impl<const N: usize> QueryId for InsertRows<N> {
-    type QueryId = InsertRows<N>;
-    const HAS_STATIC_QUERY_ID: bool = true;
+// No static id: the SQL varies with the row count, and the statement cache keys it by its text.
+impl QueryId for InsertRows<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<const N: usize, DB> QueryFragment<DB> for InsertRows<N>
+impl<DB> QueryFragment<DB> for InsertRows<'_>
 where
     DB: Backend,
     i64: ToSql<BigInt, DB>,

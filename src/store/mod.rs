@@ -11,6 +11,7 @@ pub mod codes;
 pub mod consents;
 pub mod dump;
 pub mod exchange;
+pub mod group_commit;
 pub mod migrations;
 pub mod models;
 pub mod purge;
@@ -37,6 +38,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
 
 use crate::settings::DatabaseSettings;
+use group_commit::Batchers;
 
 /// A SQLite reader. Its statements run on the calling task's thread (`Inline`), like the
 /// writer's.
@@ -216,7 +218,7 @@ impl From<crate::backend::BadDatabaseUrl> for StoreError {
 #[derive(Clone)]
 pub enum Pool {
     Sqlite(SqlitePools),
-    Mysql(DeadPool<MysqlConn>, Galera),
+    Mysql(DeadPool<MysqlConn>, Galera, Batchers),
 }
 
 /// Runs a SQLite call where it is made instead of on tokio's blocking pool. A SQLite statement
@@ -258,6 +260,7 @@ impl diesel_async::sync_connection_wrapper::SpawnBlocking for Inline {
 pub struct SqlitePools {
     pub readers: DeadPool<SqliteConn>,
     pub writer: DeadPool<SqliteWriterConn>,
+    pub batchers: Batchers,
 }
 
 /// Whether the pool's MariaDB server is a Galera node (`wsrep_on`), as its first connection
@@ -302,7 +305,7 @@ macro_rules! db_run {
                 let $conn: &mut $ty = &mut *obj;
                 $crate::store::scoped(async { $body }).await
             }
-            $crate::store::Pool::Mysql(p, _) => {
+            $crate::store::Pool::Mysql(p, ..) => {
                 let mut obj = p.get().await.map_err($crate::store::StoreError::from)?;
                 let result = {
                     #[allow(unused_mut)]
@@ -413,6 +416,7 @@ impl Pool {
                         timeouts,
                         Box::new(move |url| Box::pin(establish_sqlite(url.to_string(), t))),
                     )?,
+                    batchers: Batchers::default(),
                 }))
             }
             Backend::Mysql(url) => {
@@ -439,7 +443,7 @@ impl Pool {
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
                     .map_err(build_err)?;
-                Ok(Pool::Mysql(pool, galera))
+                Ok(Pool::Mysql(pool, galera, Batchers::default()))
             }
         }
     }
@@ -456,7 +460,15 @@ impl Pool {
                     waiting: r.waiting + w.waiting,
                 }
             }
-            Pool::Mysql(p, _) => p.status(),
+            Pool::Mysql(p, ..) => p.status(),
+        }
+    }
+
+    /// The queues that coalesce concurrent token writes (`group_commit`).
+    pub fn batchers(&self) -> &Batchers {
+        match self {
+            Pool::Sqlite(p) => &p.batchers,
+            Pool::Mysql(_, _, b) => b,
         }
     }
 
@@ -471,7 +483,7 @@ impl Pool {
     /// been made yet (a server started without `auto_migrate`, whose first database work is
     /// this), one round trip makes it, so the answer is never a guess.
     pub async fn is_galera(&self) -> StoreResult<bool> {
-        let Pool::Mysql(_, galera) = self else {
+        let Pool::Mysql(_, galera, _) = self else {
             return Ok(false);
         };
         if let Some(on) = galera.get() {
@@ -491,7 +503,7 @@ impl Pool {
 
     /// Refuses a MariaDB/MySQL server we do not support, with a message that says how to fix it.
     pub async fn check_server(&self) -> StoreResult<()> {
-        let Pool::Mysql(p, _) = self else {
+        let Pool::Mysql(p, ..) = self else {
             return Ok(());
         };
         let mut conn = p.get().await?;

@@ -4,21 +4,34 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::exchange::{self, Exchanged};
+use super::exchange::{self, Exchanged, InsertRows};
+use super::group_commit::{each_on_failure, Job};
 use super::models::{Token, TokenState, User};
 use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
 use crate::domain::secret::Digest;
 use crate::{db_run, db_write};
 
+/// Stores a new token. Concurrent inserts share one statement (`group_commit`).
 pub async fn insert(pool: &Pool, token: &Token) -> StoreResult<()> {
-    db_write!(pool, |conn| {
-        diesel::insert_into(tokens::table)
-            .values(token.values())
-            .execute(conn)
-            .await?;
-        Ok(())
-    })
+    pool.batchers().tokens.submit(pool, token.clone()).await
+}
+
+/// A token insert as a `group_commit` job: one multi-row `INSERT … VALUES` per batch.
+impl Job for Token {
+    type Outcome = ();
+
+    async fn run_batch(pool: &Pool, jobs: &[Self]) -> Vec<StoreResult<()>> {
+        each_on_failure(jobs, |rows| {
+            retry_on_deadlock(move || async move {
+                db_write!(pool, |conn| {
+                    InsertRows(rows).execute(conn).await?;
+                    Ok(vec![(); rows.len()])
+                })
+            })
+        })
+        .await
+    }
 }
 
 /// Rows in the table, live or not (the benchmark's soak watches it level off).
@@ -43,7 +56,7 @@ pub async fn find(pool: &Pool, token_hash: &Digest) -> StoreResult<Option<Token>
 /// Rotates a refresh token: stores its successors, the last of which names it as parent, in one
 /// statement (see `exchange`). Nothing is stored unless the result is `Issued`.
 pub async fn rotate(pool: &Pool, old_hash: &Digest, issued: [Token; 2]) -> StoreResult<Exchanged> {
-    exchange::run::<exchange::RefreshToken, 2>(pool, old_hash, issued).await
+    exchange::run(pool, exchange::Grant::RefreshToken, old_hash, issued.into()).await
 }
 
 /// A refresh token as a refresh needs it, from one indexed read.

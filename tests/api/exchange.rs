@@ -5,7 +5,8 @@
 
 use portcullis::domain::secret::Digest;
 use portcullis::domain::secret::{prefix, Secret};
-use portcullis::store::exchange::Exchanged;
+use portcullis::store::exchange::{Exchange, Exchanged, Grant};
+use portcullis::store::group_commit::Job;
 use portcullis::store::migrations::{self, Action, Outcome};
 use portcullis::store::models::{Token, TokenKind};
 use portcullis::store::tokens;
@@ -192,4 +193,101 @@ async fn rotations_racing_a_family_revocation_all_complete_and_leave_nothing_liv
             }
         }
     }
+}
+
+/// Exchanges that share one statement (store::group_commit) each get the outcome they would
+/// have had alone: a revoked or unknown grant stores nothing and the others are issued.
+#[tokio::test]
+async fn exchanges_batched_into_one_statement_each_get_their_own_outcome() {
+    let (app, c) = setup().await;
+    let mut parents = Vec::new();
+    for _ in 0..4 {
+        parents.push(refresh_row(&app, &c).await);
+    }
+    tokens::revoke_family(&app.pool, &parents[1].family_id, portcullis::now())
+        .await
+        .unwrap();
+    let unknown_code = Secret::generate(prefix::CODE).digest();
+    let code_rows = vec![successors(&parents[0])[0].clone()];
+    let jobs = vec![
+        Exchange::new(
+            Grant::RefreshToken,
+            &key(&parents[0]),
+            successors(&parents[0]).into(),
+        ),
+        Exchange::new(
+            Grant::RefreshToken,
+            &key(&parents[1]),
+            successors(&parents[1]).into(),
+        ),
+        Exchange::new(
+            Grant::RefreshToken,
+            &key(&parents[2]),
+            successors(&parents[2]).into(),
+        ),
+        Exchange::new(Grant::Code, &unknown_code, code_rows),
+        Exchange::new(
+            Grant::RefreshToken,
+            &key(&parents[3]),
+            successors(&parents[3]).into(),
+        ),
+    ];
+
+    let outcomes = Exchange::run_batch(&app.pool, &jobs).await;
+
+    let outcomes: Vec<Exchanged> = outcomes.into_iter().map(|o| o.unwrap()).collect();
+    use Exchanged::*;
+    assert_eq!(outcomes, [Issued, Refused, Issued, Refused, Issued]);
+    for (job, outcome) in jobs.iter().zip(&outcomes) {
+        for row in job.rows() {
+            let found = stored(&app, &row.token_hash).await;
+            assert_eq!(found.is_some(), *outcome == Issued, "all or none per grant");
+        }
+    }
+}
+
+/// Two exchanges of one grant in the same batch fail its statement on the unique parent; the
+/// batch then runs one by one: the first is issued, the second already used, and a neighbour
+/// is not harmed.
+#[tokio::test]
+async fn a_grant_exchanged_twice_in_one_batch_is_issued_once() {
+    let (app, c) = setup().await;
+    let twice = refresh_row(&app, &c).await;
+    let other = refresh_row(&app, &c).await;
+    let jobs = vec![
+        Exchange::new(Grant::RefreshToken, &key(&twice), successors(&twice).into()),
+        Exchange::new(Grant::RefreshToken, &key(&twice), successors(&twice).into()),
+        Exchange::new(Grant::RefreshToken, &key(&other), successors(&other).into()),
+    ];
+
+    let outcomes: Vec<Exchanged> = Exchange::run_batch(&app.pool, &jobs)
+        .await
+        .into_iter()
+        .map(|o| o.unwrap())
+        .collect();
+
+    use Exchanged::*;
+    assert_eq!(outcomes, [Issued, AlreadyUsed, Issued]);
+    assert!(stored(&app, &jobs[1].rows()[0].token_hash).await.is_none());
+    assert!(stored(&app, &jobs[2].rows()[1].token_hash).await.is_some());
+}
+
+/// Token inserts batched into one statement: a row whose client is gone fails alone with the
+/// foreign-key violation its caller answers `invalid_client` to; the others are stored.
+#[tokio::test]
+async fn a_token_insert_that_fails_in_a_batch_fails_alone() {
+    let (app, c) = setup().await;
+    let parent = refresh_row(&app, &c).await;
+    let mut rows: Vec<Token> = (0..3).map(|_| successors(&parent)[0].clone()).collect();
+    rows[1].client_id = "no-such-client".into();
+    rows[1].user_id = None;
+
+    let results = Token::run_batch(&app.pool, &rows).await;
+
+    assert!(results[0].is_ok() && results[2].is_ok());
+    let failed = results[1].as_ref().unwrap_err();
+    assert!(failed.is_foreign_key_violation(), "{failed}");
+    assert!(stored(&app, &rows[0].token_hash).await.is_some());
+    assert!(stored(&app, &rows[1].token_hash).await.is_none());
+    assert!(stored(&app, &rows[2].token_hash).await.is_some());
 }
