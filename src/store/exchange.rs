@@ -158,6 +158,11 @@ impl Exchange {
         }
     }
 
+    /// The grant's stored key.
+    pub fn grant_hash(&self) -> &[u8] {
+        &self.grant_hash
+    }
+
     /// The rows it stores if issued.
     pub fn rows(&self) -> &[Token] {
         &self.rows
@@ -304,35 +309,57 @@ impl ExchangeStatement<'_> {
         Option<i64>: ToSql<Nullable<BigInt>, DB>,
     {
         out.push_sql(ISSUED_COLUMNS);
-        let mut first = true;
-        for job in &self.jobs {
-            for (i, row) in job.rows.iter().enumerate() {
-                if !first {
-                    out.push_sql(" UNION ALL ");
-                }
-                first = false;
-                out.push_sql("SELECT ");
-                bind_issued(&mut out, row, bytes)?;
-                out.push_sql(", NULL, NULL, ");
-                if i + 1 == job.rows.len() {
+        let mut first_group = true;
+        for grant in [Grant::Code, Grant::RefreshToken] {
+            let mut jobs = self.jobs.iter().filter(|j| j.grant == grant).peekable();
+            if jobs.peek().is_none() {
+                continue;
+            }
+            if !first_group {
+                out.push_sql(" UNION ALL ");
+            }
+            first_group = false;
+            out.push_sql(
+                "SELECT v.h, v.k, v.c, v.u, v.s, v.f, v.ca, v.ea, v.at, v.r, v.sid, NULL, NULL, \
+                 CASE WHEN v.l = 1 THEN g.",
+            );
+            out.push_sql(grant.key());
+            out.push_sql(" END FROM (");
+            let mut first_row = true;
+            for job in jobs {
+                for (i, row) in job.rows.iter().enumerate() {
+                    let names = first_row.then_some(&NAMES);
+                    out.push_sql(if first_row {
+                        "SELECT "
+                    } else {
+                        " UNION ALL SELECT "
+                    });
+                    first_row = false;
+                    bind_issued(&mut out, row, bytes, names)?;
+                    out.push_sql(", ");
                     out.push_sql(bytes.0);
                     out.push_bind_param::<Binary, _>(&job.grant_hash)?;
                     out.push_sql(bytes.1);
-                } else {
-                    out.push_sql("NULL");
+                    out.push_sql(if names.is_some() { " AS g, " } else { ", " });
+                    out.push_sql(if i + 1 == job.rows.len() { "1" } else { "0" });
+                    if names.is_some() {
+                        out.push_sql(" AS l");
+                    }
                 }
-                out.push_sql(" FROM ");
-                out.push_sql(job.grant.table());
-                out.push_sql(" g WHERE g.");
-                out.push_sql(job.grant.key());
-                out.push_sql(" = ");
-                out.push_bind_param::<Binary, _>(&job.grant_hash)?;
-                out.push_sql(job.grant.guard());
             }
+            out.push_sql(") v JOIN ");
+            out.push_sql(grant.table());
+            out.push_sql(" g ON g.");
+            out.push_sql(grant.key());
+            out.push_sql(" = v.g");
+            out.push_sql(grant.guard());
         }
         Ok(())
     }
 }
+
+/// The names the batch's derived table gives `bind_issued`'s columns.
+const NAMES: [&str; 11] = ["h", "k", "c", "u", "s", "f", "ca", "ea", "at", "r", "sid"];
 
 /// Binds a new token's columns up to `sid` (see `ISSUED_COLUMNS`), with `bytes.0` and `bytes.1`
 /// around its hash.
@@ -340,6 +367,7 @@ fn bind_issued<'b, DB>(
     out: &mut AstPass<'_, 'b, DB>,
     row: &'b Token,
     bytes: (&str, &str),
+    names: Option<&[&str; 11]>,
 ) -> QueryResult<()>
 where
     DB: Backend,
@@ -350,29 +378,46 @@ where
     Option<String>: ToSql<Nullable<Text>, DB>,
     Option<i64>: ToSql<Nullable<BigInt>, DB>,
 {
+    let name = |out: &mut AstPass<'_, 'b, DB>, i: usize| {
+        if let Some(names) = names {
+            out.push_sql(" AS ");
+            out.push_sql(names[i]);
+        }
+    };
     out.push_sql(bytes.0);
     out.push_bind_param::<Binary, _>(&row.token_hash)?;
     out.push_sql(bytes.1);
+    name(out, 0);
     out.push_sql(", ");
     out.push_bind_param::<Text, _>(&row.kind)?;
+    name(out, 1);
     out.push_sql(", ");
     out.push_bind_param::<Text, _>(&row.client_id)?;
+    name(out, 2);
     out.push_sql(", ");
     out.push_bind_param::<Nullable<Text>, _>(&row.user_id)?;
+    name(out, 3);
     out.push_sql(", ");
     out.push_bind_param::<Text, _>(&row.scope)?;
+    name(out, 4);
     out.push_sql(", ");
     out.push_bind_param::<Text, _>(&row.family_id)?;
+    name(out, 5);
     out.push_sql(", ");
     out.push_bind_param::<BigInt, _>(&row.created_at)?;
+    name(out, 6);
     out.push_sql(", ");
     out.push_bind_param::<BigInt, _>(&row.expires_at)?;
+    name(out, 7);
     out.push_sql(", ");
     out.push_bind_param::<Nullable<BigInt>, _>(&row.auth_time)?;
+    name(out, 8);
     out.push_sql(", ");
     out.push_bind_param::<Nullable<Text>, _>(&row.resource)?;
+    name(out, 9);
     out.push_sql(", ");
     out.push_bind_param::<Nullable<Text>, _>(&row.sid)?;
+    name(out, 10);
     Ok(())
 }
 
@@ -402,7 +447,7 @@ where
         out.push_sql("VALUES ");
         for (i, row) in self.0.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
-            bind_issued(&mut out, row, ("", ""))?;
+            bind_issued(&mut out, row, ("", ""), None)?;
             out.push_sql(", ");
             out.push_bind_param::<Nullable<BigInt>, _>(&row.consumed_at)?;
             out.push_sql(", ");

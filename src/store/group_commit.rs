@@ -29,7 +29,7 @@ const IN_FLIGHT: usize = 2;
 
 /// Most jobs in one statement. It also bounds the distinct statements a connection prepares
 /// (one per batch size and mix), and the rows a failed batch re-runs one by one.
-pub const MAX_JOBS: usize = 8;
+pub const MAX_JOBS: usize = 16;
 
 /// One write that can share a statement with others of its kind.
 pub trait Job: Send + Sync + Sized + 'static {

@@ -209,6 +209,14 @@ async fn exchanges_batched_into_one_statement_each_get_their_own_outcome() {
         .unwrap();
     let unknown_code = Secret::generate(prefix::CODE).digest();
     let code_rows = vec![successors(&parents[0])[0].clone()];
+    // Optional columns set on one grant's rows and not on the others': the batch's columns
+    // must take each row's own value, NULL or not.
+    let mut with_options = successors(&parents[2]);
+    for row in &mut with_options {
+        row.resource = Some("https://api.example/".into());
+        row.sid = Some("sid-1".into());
+        row.auth_time = Some(1_700_000_000);
+    }
     let jobs = vec![
         Exchange::new(
             Grant::RefreshToken,
@@ -220,11 +228,7 @@ async fn exchanges_batched_into_one_statement_each_get_their_own_outcome() {
             &key(&parents[1]),
             successors(&parents[1]).into(),
         ),
-        Exchange::new(
-            Grant::RefreshToken,
-            &key(&parents[2]),
-            successors(&parents[2]).into(),
-        ),
+        Exchange::new(Grant::RefreshToken, &key(&parents[2]), with_options.into()),
         Exchange::new(Grant::Code, &unknown_code, code_rows),
         Exchange::new(
             Grant::RefreshToken,
@@ -239,9 +243,17 @@ async fn exchanges_batched_into_one_statement_each_get_their_own_outcome() {
     use Exchanged::*;
     assert_eq!(outcomes, [Issued, Refused, Issued, Refused, Issued]);
     for (job, outcome) in jobs.iter().zip(&outcomes) {
-        for row in job.rows() {
+        for (i, row) in job.rows().iter().enumerate() {
             let found = stored(&app, &row.token_hash).await;
             assert_eq!(found.is_some(), *outcome == Issued, "all or none per grant");
+            let Some(found) = found else { continue };
+            let mut expected = row.clone();
+            let last = i + 1 == job.rows().len();
+            expected.parent_hash = last.then(|| job.grant_hash().to_vec());
+            assert_eq!(
+                found, expected,
+                "stored as given, the last row naming its grant"
+            );
         }
     }
 }
