@@ -89,6 +89,14 @@ fn describe() {
         "Requests waiting for a database connection"
     );
     describe_counter!(
+        "portcullis_db_group_commits_total",
+        "Statements that stored a batch of token writes, by kind (token_insert, exchange)"
+    );
+    describe_counter!(
+        "portcullis_db_group_commit_jobs_total",
+        "Token writes stored by those statements, by kind: divided by the statements, the mean batch"
+    );
+    describe_counter!(
         "portcullis_janitor_rows_deleted_total",
         "Expired rows deleted, by table"
     );

@@ -1,13 +1,16 @@
-//! Exchanging a grant (an authorization code or a refresh token) for tokens, as one statement:
+//! Exchanging a grant (an authorization code or a refresh token) for tokens, as one statement,
+//! shared by the exchanges that arrive together (`group_commit`):
 //!
 //! ```sql
 //! INSERT INTO tokens (token_hash, ..., auth_time, consumed_at, revoked_at, parent_hash)
-//!     SELECT ?, ..., NULL FROM <grant table> g WHERE g.<key> = ? <guard>
-//!     UNION ALL
-//!     SELECT ?, ..., ?    FROM <grant table> g WHERE g.<key> = ? <guard>
+//!     SELECT v.h, ..., NULL, NULL, CASE WHEN v.l = 1 THEN g.<key> END
+//!     FROM (SELECT ? AS h, ..., ? AS g, 0 AS l      -- an exchange's first row
+//!           UNION ALL SELECT ?, ..., ?, 1           -- its last row
+//!           UNION ALL ...) v                        -- the other exchanges' rows
+//!     JOIN <grant table> g ON g.<key> = v.g <guard>
 //!
 //! (guard: `AND g.revoked_at IS NULL` for a refresh token, `AND g.consumed_at IS NULL` for a
-//! code)
+//! code; a batch with both kinds of grant has one such SELECT per kind, joined by UNION ALL)
 //! ```
 //!
 //! The last row names the grant in `parent_hash`, whose unique index makes the exchange single
@@ -31,11 +34,13 @@
 //! a revocation conflicts with every concurrent rotation of that family. Plain MariaDB and
 //! SQLite keep the single statement: one round trip, and their locks already hold.
 //!
-//! Concurrent exchanges share one statement (`group_commit`): the SELECTs of every exchange
-//! in the batch, joined by UNION ALL, one commit for all. Each grant's rows are stored all or
-//! none, as alone. When fewer rows than planned were stored, one read of the batch's first row
-//! hashes says which grants were refused; a unique violation (one grant used twice) fails the
-//! whole statement, and the exchanges then run one by one to get each its own outcome.
+//! In a batch each grant's rows are stored all or none, as alone. When fewer rows than planned
+//! were stored, one read of the batch's first row hashes says which grants were refused; a
+//! unique violation (one grant used twice) fails the whole statement, and the exchanges then
+//! run one by one so each gets its own outcome. The rows come from a derived table joined once
+//! to the grants because MariaDB optimizes every SELECT of a UNION on each execution: with a
+//! grant lookup per row, a batch saved the commit but not the lookups (BENCHMARKS.md, session
+//! 19).
 
 use diesel::backend::Backend;
 use diesel::prelude::*;
@@ -171,6 +176,7 @@ impl Exchange {
 
 impl Job for Exchange {
     type Outcome = Exchanged;
+    const KIND: &'static str = "exchange";
 
     async fn run_batch(pool: &Pool, jobs: &[Self]) -> Vec<StoreResult<Exchanged>> {
         each_on_failure(jobs, |jobs| exchange_together(pool, jobs)).await

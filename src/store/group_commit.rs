@@ -34,6 +34,8 @@ pub const MAX_JOBS: usize = 16;
 /// One write that can share a statement with others of its kind.
 pub trait Job: Send + Sync + Sized + 'static {
     type Outcome: Send + 'static;
+    /// Its name in the metrics.
+    const KIND: &'static str;
 
     /// Runs `jobs` (one or more) together; one result per job, in order. A job's own fault
     /// (a unique or foreign-key violation) must come back as that job's result, not fail its
@@ -125,7 +127,9 @@ async fn drain<J: Job>(shared: Arc<Shared<J>>, pool: Pool, slot: OwnedSemaphoreP
 
 async fn run<J: Job>(pool: &Pool, batch: Vec<Waiting<J>>) {
     let (jobs, replies): (Vec<J>, Vec<_>) = batch.into_iter().map(|w| (w.job, w.reply)).unzip();
-    metrics::histogram!("portcullis_db_group_commit_jobs").record(jobs.len() as f64);
+    metrics::counter!("portcullis_db_group_commits_total", "kind" => J::KIND).increment(1);
+    metrics::counter!("portcullis_db_group_commit_jobs_total", "kind" => J::KIND)
+        .increment(jobs.len() as u64);
     let results = J::run_batch(pool, &jobs).await;
     debug_assert_eq!(results.len(), replies.len());
     for (reply, result) in replies.into_iter().zip(results) {

@@ -20,6 +20,7 @@ pub async fn insert(pool: &Pool, token: &Token) -> StoreResult<()> {
 /// A token insert as a `group_commit` job: one multi-row `INSERT … VALUES` per batch.
 impl Job for Token {
     type Outcome = ();
+    const KIND: &'static str = "token_insert";
 
     async fn run_batch(pool: &Pool, jobs: &[Self]) -> Vec<StoreResult<()>> {
         each_on_failure(jobs, |rows| {

@@ -139,6 +139,14 @@ async fn a_scrape_parses_as_prometheus_text_and_counts_what_happened() {
     let (types, samples) = parse(&scrape);
 
     assert_eq!(types["portcullis_http_requests_total"], "counter");
+    // The client-credentials token was stored through a group commit (a batch of at least one).
+    let inserts = [("kind", "token_insert")];
+    let statements = value(&samples, "portcullis_db_group_commits_total", &inserts);
+    let jobs = value(&samples, "portcullis_db_group_commit_jobs_total", &inserts);
+    assert!(
+        statements >= 1.0 && jobs >= statements,
+        "{statements} {jobs}"
+    );
     assert_eq!(
         types["portcullis_http_request_duration_seconds"],
         "histogram"
