@@ -96,7 +96,7 @@ pub struct Args {
     pub peer: Option<String>,
     /// Authorization codes minted before code-exchange, per second of the scenario (warm-up and
     /// measured): more than the fastest exchange rate, or workers run out (and the run fails).
-    #[arg(long, default_value_t = 6_000)]
+    #[arg(long, default_value_t = 15_000)]
     pub codes_per_second: u64,
     /// Live access tokens written into `tokens` before the scenarios (whole chunks of 50,000),
     /// to measure on a grown table; the section is then `<backend>-prefilled`.
