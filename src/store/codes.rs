@@ -5,6 +5,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::exchange::{self, Exchanged};
+use super::group_commit::{each_on_failure, Job};
+use super::in_list::InList;
 use super::models::{AuthorizationCode, Token};
 use super::schema::authorization_codes;
 use super::{Pool, StoreResult};
@@ -43,28 +45,68 @@ pub struct CodeLookup {
 }
 
 pub async fn find_with_user(pool: &Pool, code_hash: &Digest) -> StoreResult<Option<CodeLookup>> {
+    let read = CodeRead(*code_hash);
+    match pool {
+        // On MariaDB concurrent redemptions read their codes in one statement (`group_commit`);
+        // SQLite's reads are in-process and run side by side on the readers.
+        Pool::Mysql(..) => pool.batchers().code_reads.submit(pool, read).await,
+        Pool::Sqlite(_) => Ok(read_codes(pool, &[read]).await?.pop().flatten()),
+    }
+}
+
+/// A redemption's read of its code, as a `group_commit` job.
+pub struct CodeRead(Digest);
+
+impl CodeRead {
+    pub fn new(code_hash: Digest) -> Self {
+        CodeRead(code_hash)
+    }
+}
+
+impl Job for CodeRead {
+    type Outcome = Option<CodeLookup>;
+    const KIND: &'static str = "code_read";
+
+    async fn run_batch(pool: &Pool, jobs: &[Self]) -> Vec<StoreResult<Option<CodeLookup>>> {
+        each_on_failure(jobs, |jobs| read_codes(pool, jobs)).await
+    }
+}
+
+/// The codes `reads` name, each with its user and its successor if any, in one indexed read;
+/// one result per read, in order.
+async fn read_codes(pool: &Pool, reads: &[CodeRead]) -> StoreResult<Vec<Option<CodeLookup>>> {
     use super::schema::{tokens, users};
-    db_run!(pool, |conn| {
-        let found: Option<(AuthorizationCode, bool, Option<i64>)> = authorization_codes::table
+    let found: Vec<(AuthorizationCode, bool, Option<i64>)> = db_run!(pool, |conn| {
+        Ok(authorization_codes::table
             .inner_join(users::table)
             .left_join(
                 tokens::table.on(tokens::parent_hash.eq(authorization_codes::code_hash.nullable())),
             )
-            .filter(authorization_codes::code_hash.eq(code_hash.as_bytes()))
+            .filter(InList::new(
+                authorization_codes::code_hash,
+                reads.iter().map(|r| r.0),
+            ))
             .select((
                 AuthorizationCode::as_select(),
                 users::disabled,
                 tokens::created_at.nullable(),
             ))
-            .first(conn)
-            .await
-            .optional()?;
-        Ok(found.map(|(code, user_disabled, next)| CodeLookup {
-            used: code.consumed_at.is_some() || next.is_some(),
-            user_disabled,
-            code,
-        }))
-    })
+            .load(conn)
+            .await?)
+    })?;
+    Ok(reads
+        .iter()
+        .map(|read| {
+            let (code, user_disabled, next) = found
+                .iter()
+                .find(|(code, ..)| code.code_hash == read.0.as_bytes())?;
+            Some(CodeLookup {
+                used: code.consumed_at.is_some() || next.is_some(),
+                user_disabled: *user_disabled,
+                code: code.clone(),
+            })
+        })
+        .collect())
 }
 
 /// Stores the tokens issued for a code, the last naming the code as parent, in one statement

@@ -173,4 +173,8 @@ pub struct Batchers {
     pub tokens: Batcher<super::models::Token>,
     /// Codes and refresh tokens exchanged for tokens.
     pub exchanges: Batcher<super::exchange::Exchange>,
+    /// Codes read before their exchange (MariaDB only).
+    pub code_reads: Batcher<super::codes::CodeRead>,
+    /// Refresh tokens read before their rotation (MariaDB only).
+    pub refresh_reads: Batcher<super::tokens::RefreshRead>,
 }

@@ -12,6 +12,7 @@ pub mod consents;
 pub mod dump;
 pub mod exchange;
 pub mod group_commit;
+pub mod in_list;
 pub mod migrations;
 pub mod models;
 pub mod purge;

@@ -6,6 +6,7 @@ use diesel_async::RunQueryDsl;
 
 use super::exchange::{self, Exchanged, InsertRows};
 use super::group_commit::{each_on_failure, Job};
+use super::in_list::InList;
 use super::models::{Token, TokenState, User};
 use super::schema::tokens;
 use super::{retry_on_deadlock, Pool, StoreResult};
@@ -76,32 +77,72 @@ pub async fn find_for_refresh(
     pool: &Pool,
     token_hash: &Digest,
 ) -> StoreResult<Option<RefreshLookup>> {
+    let read = RefreshRead(*token_hash);
+    match pool {
+        // On MariaDB concurrent refreshes read their tokens in one statement (`group_commit`);
+        // SQLite's reads are in-process and run side by side on the readers.
+        Pool::Mysql(..) => pool.batchers().refresh_reads.submit(pool, read).await,
+        Pool::Sqlite(_) => Ok(read_refresh_tokens(pool, &[read]).await?.pop().flatten()),
+    }
+}
+
+/// A refresh's read of its token, as a `group_commit` job.
+pub struct RefreshRead(Digest);
+
+impl RefreshRead {
+    pub fn new(token_hash: Digest) -> Self {
+        RefreshRead(token_hash)
+    }
+}
+
+impl Job for RefreshRead {
+    type Outcome = Option<RefreshLookup>;
+    const KIND: &'static str = "refresh_read";
+
+    async fn run_batch(pool: &Pool, jobs: &[Self]) -> Vec<StoreResult<Option<RefreshLookup>>> {
+        each_on_failure(jobs, |jobs| read_refresh_tokens(pool, jobs)).await
+    }
+}
+
+/// The tokens `reads` name, each with its user's state and its successor if any, in one
+/// indexed read; one result per read, in order.
+async fn read_refresh_tokens(
+    pool: &Pool,
+    reads: &[RefreshRead],
+) -> StoreResult<Vec<Option<RefreshLookup>>> {
     use super::schema::users;
     let successor = diesel::alias!(tokens as successor);
-    db_run!(pool, |conn| {
-        let found: Option<(Token, Option<bool>, Option<i64>)> = tokens::table
+    let found: Vec<(Token, Option<bool>, Option<i64>)> = db_run!(pool, |conn| {
+        Ok(tokens::table
             .left_join(users::table)
             .left_join(
                 successor.on(successor
                     .field(tokens::parent_hash)
                     .eq(tokens::token_hash.nullable())),
             )
-            .filter(tokens::token_hash.eq(token_hash.as_bytes()))
+            .filter(InList::new(tokens::token_hash, reads.iter().map(|r| r.0)))
             .select((
                 Token::as_select(),
                 users::disabled.nullable(),
                 successor.field(tokens::created_at).nullable(),
             ))
-            .first(conn)
-            .await
-            .optional()?;
-        Ok(found.map(|(token, disabled, next)| RefreshLookup {
-            // A user-bound token whose user is gone (no row joined) or disabled is dead.
-            owner_active: token.user_id.is_none() || disabled == Some(false),
-            used_at: token.consumed_at.or(next),
-            token,
-        }))
-    })
+            .load(conn)
+            .await?)
+    })?;
+    Ok(reads
+        .iter()
+        .map(|read| {
+            let (token, disabled, next) = found
+                .iter()
+                .find(|(token, ..)| token.token_hash == read.0.as_bytes())?;
+            Some(RefreshLookup {
+                // A user-bound token whose user is gone (no row joined) or disabled is dead.
+                owner_active: token.user_id.is_none() || *disabled == Some(false),
+                used_at: token.consumed_at.or(*next),
+                token: token.clone(),
+            })
+        })
+        .collect())
 }
 
 /// Whether a code or refresh token was used: a token names it as parent (or, for rows used

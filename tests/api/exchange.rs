@@ -5,11 +5,12 @@
 
 use portcullis::domain::secret::Digest;
 use portcullis::domain::secret::{prefix, Secret};
+use portcullis::store::codes::CodeRead;
 use portcullis::store::exchange::{Exchange, Exchanged, Grant};
 use portcullis::store::group_commit::Job;
 use portcullis::store::migrations::{self, Action, Outcome};
 use portcullis::store::models::{Token, TokenKind};
-use portcullis::store::tokens;
+use portcullis::store::tokens::{self, RefreshRead};
 
 use crate::helpers::*;
 
@@ -302,4 +303,66 @@ async fn a_token_insert_that_fails_in_a_batch_fails_alone() {
     assert!(stored(&app, &rows[0].token_hash).await.is_some());
     assert!(stored(&app, &rows[1].token_hash).await.is_none());
     assert!(stored(&app, &rows[2].token_hash).await.is_some());
+}
+
+/// The reads before an exchange, batched into one statement on MariaDB (`IN (…)`), answer each
+/// read with its own row: a live token, an unknown one, a used one, and the same one twice.
+#[tokio::test]
+async fn refresh_reads_batched_into_one_statement_each_get_their_own_row() {
+    let (app, c) = setup().await;
+    let live = refresh_row(&app, &c).await;
+    let used = refresh_row(&app, &c).await;
+    let outcome = tokens::rotate(&app.pool, &key(&used), successors(&used))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Exchanged::Issued);
+    let unknown = Secret::generate(prefix::REFRESH_TOKEN).digest();
+    let reads = [
+        RefreshRead::new(key(&live)),
+        RefreshRead::new(unknown),
+        RefreshRead::new(key(&used)),
+        RefreshRead::new(key(&live)),
+    ];
+
+    let found: Vec<_> = RefreshRead::run_batch(&app.pool, &reads)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+
+    for i in [0, 3] {
+        let read = found[i].as_ref().expect("the live token");
+        assert_eq!(read.token, live);
+        assert!(read.owner_active && read.used_at.is_none());
+    }
+    assert!(found[1].is_none(), "an unknown token reads as absent");
+    let read = found[2].as_ref().expect("the used token");
+    assert_eq!(read.token.token_hash, used.token_hash);
+    assert!(read.used_at.is_some(), "its successor shows the use");
+}
+
+#[tokio::test]
+async fn code_reads_batched_into_one_statement_each_get_their_own_row() {
+    let (app, c) = setup().await;
+    let digest = |code: &str| Secret::from_presented(code).digest();
+    let fresh = digest(&app.code_for(&c, "hal", "read").await);
+    let unknown = Secret::generate(prefix::CODE).digest();
+    let reads = [
+        CodeRead::new(fresh),
+        CodeRead::new(unknown),
+        CodeRead::new(fresh),
+    ];
+
+    let found: Vec<_> = CodeRead::run_batch(&app.pool, &reads)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+
+    for i in [0, 2] {
+        let read = found[i].as_ref().expect("the code");
+        assert_eq!(read.code.code_hash, fresh.as_bytes());
+        assert!(!read.used && !read.user_disabled);
+    }
+    assert!(found[1].is_none(), "an unknown code reads as absent");
 }
