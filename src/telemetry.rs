@@ -90,11 +90,11 @@ fn describe() {
     );
     describe_counter!(
         "portcullis_db_group_commits_total",
-        "Statements that stored a batch of token writes, by kind (token_insert, exchange)"
+        "Statements that served a batch of token writes or grant reads, by kind"
     );
     describe_counter!(
         "portcullis_db_group_commit_jobs_total",
-        "Token writes stored by those statements, by kind: divided by the statements, the mean batch"
+        "Writes or reads served by those statements, by kind: divided by the statements, the mean batch"
     );
     describe_counter!(
         "portcullis_janitor_rows_deleted_total",

@@ -13,6 +13,9 @@
 //! together in the next statement (up to `MAX_JOBS`). Every job is answered only after its
 //! statement committed, with its own outcome (`Job::run_batch`). The batch runs in its own task,
 //! so a request that goes away never cancels a statement in flight.
+//!
+//! On MariaDB the read of a grant before its exchange is batched the same way
+//! (`codes::CodeRead`, `tokens::RefreshRead`): a statement's fixed cost is the same for a read.
 
 use std::collections::VecDeque;
 use std::future::Future;
