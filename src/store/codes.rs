@@ -45,13 +45,9 @@ pub struct CodeLookup {
 }
 
 pub async fn find_with_user(pool: &Pool, code_hash: &Digest) -> StoreResult<Option<CodeLookup>> {
+    // On MariaDB concurrent redemptions read their codes in one statement (`group_commit`).
     let read = CodeRead(*code_hash);
-    match pool {
-        // On MariaDB concurrent redemptions read their codes in one statement (`group_commit`);
-        // SQLite's reads are in-process and run side by side on the readers.
-        Pool::Mysql(..) => pool.batchers().code_reads.submit(pool, read).await,
-        Pool::Sqlite(_) => Ok(read_codes(pool, &[read]).await?.pop().flatten()),
-    }
+    pool.batchers().code_reads.read(pool, read).await
 }
 
 /// A redemption's read of its code, as a `group_commit` job.

@@ -93,6 +93,20 @@ impl<J: Job> Batcher<J> {
     }
 }
 
+impl<J: Job> Batcher<J> {
+    /// A read: batched on MariaDB, where every statement costs a round trip and the server's
+    /// fixed work; run alone on SQLite, whose readers run side by side in the process.
+    pub async fn read(&self, pool: &Pool, job: J) -> StoreResult<J::Outcome> {
+        match pool {
+            Pool::Mysql(..) => self.submit(pool, job).await,
+            Pool::Sqlite(_) => J::run_batch(pool, std::slice::from_ref(&job))
+                .await
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Unavailable("a read gave no result".into()))),
+        }
+    }
+}
+
 impl<J: Job> Shared<J> {
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Waiting<J>>> {
         // A panic while holding the lock leaves a queue that is still consistent.

@@ -77,13 +77,9 @@ pub async fn find_for_refresh(
     pool: &Pool,
     token_hash: &Digest,
 ) -> StoreResult<Option<RefreshLookup>> {
+    // On MariaDB concurrent refreshes read their tokens in one statement (`group_commit`).
     let read = RefreshRead(*token_hash);
-    match pool {
-        // On MariaDB concurrent refreshes read their tokens in one statement (`group_commit`);
-        // SQLite's reads are in-process and run side by side on the readers.
-        Pool::Mysql(..) => pool.batchers().refresh_reads.submit(pool, read).await,
-        Pool::Sqlite(_) => Ok(read_refresh_tokens(pool, &[read]).await?.pop().flatten()),
-    }
+    pool.batchers().refresh_reads.read(pool, read).await
 }
 
 /// A refresh's read of its token, as a `group_commit` job.
