@@ -68,25 +68,36 @@ impl Job for CodeRead {
     }
 }
 
-/// The codes `reads` name, each with its user and its successor if any, in one indexed read;
-/// one result per read, in order.
-async fn read_codes(pool: &Pool, reads: &[CodeRead]) -> StoreResult<Vec<Option<CodeLookup>>> {
-    use super::schema::{tokens, users};
-    let found: Vec<(AuthorizationCode, bool, Option<i64>)> = db_run!(pool, |conn| {
-        Ok(authorization_codes::table
-            .inner_join(users::table)
+/// The statement of a batched code read: the codes `$keys` name, each with its user and its
+/// successor if any.
+///
+/// The user is a LEFT JOIN although every code has one (a foreign key with cascade) because an
+/// outer join fixes the join order: the codes come first, by their primary key. With an inner
+/// join MariaDB may start from `users` and walk the user's codes by the `user_id` index,
+/// testing the IN list on each, when the codes table's statistics were taken while it was
+/// small: one user with 255 k codes made every batched read scan them all and cut code
+/// exchange to an eighth (BENCHMARKS.md, session 20, "A stall").
+macro_rules! code_read_query {
+    ($keys:expr) => {{
+        use $crate::store::schema::{tokens, users};
+        authorization_codes::table
+            .left_join(users::table)
             .left_join(
                 tokens::table.on(tokens::parent_hash.eq(authorization_codes::code_hash.nullable())),
             )
-            .filter(InList::new(
-                authorization_codes::code_hash,
-                reads.iter().map(|r| r.0),
-            ))
+            .filter(InList::new(authorization_codes::code_hash, $keys))
             .select((
                 AuthorizationCode::as_select(),
-                users::disabled,
+                users::disabled.nullable(),
                 tokens::created_at.nullable(),
             ))
+    }};
+}
+
+/// The codes `reads` name, in one indexed read; one result per read, in order.
+async fn read_codes(pool: &Pool, reads: &[CodeRead]) -> StoreResult<Vec<Option<CodeLookup>>> {
+    let found: Vec<(AuthorizationCode, Option<bool>, Option<i64>)> = db_run!(pool, |conn| {
+        Ok(code_read_query!(reads.iter().map(|r| r.0))
             .load(conn)
             .await?)
     })?;
@@ -98,11 +109,23 @@ async fn read_codes(pool: &Pool, reads: &[CodeRead]) -> StoreResult<Vec<Option<C
                 .find(|(code, ..)| code.code_hash == read.0.as_bytes())?;
             Some(CodeLookup {
                 used: code.consumed_at.is_some() || next.is_some(),
-                user_disabled: *user_disabled,
+                // A code whose user row is gone (no row joined) is as dead as a disabled one.
+                user_disabled: *user_disabled != Some(false),
                 code: code.clone(),
             })
         })
         .collect())
+}
+
+/// The MariaDB SQL of a batched read of `keys` codes, with `?` for each key, for the test that
+/// checks its plan (`EXPLAIN`).
+pub fn code_read_sql(keys: usize) -> String {
+    let dummy = (0..keys).map(|i| Digest::of(&i.to_be_bytes()));
+    let sql = diesel::debug_query::<diesel::mysql::Mysql, _>(&code_read_query!(dummy)).to_string();
+    match sql.find(" -- binds:") {
+        Some(end) => sql[..end].to_string(),
+        None => sql,
+    }
 }
 
 /// Stores the tokens issued for a code, the last naming the code as parent, in one statement

@@ -366,3 +366,76 @@ async fn code_reads_batched_into_one_statement_each_get_their_own_row() {
     }
     assert!(found[1].is_none(), "an unknown code reads as absent");
 }
+
+#[derive(diesel::QueryableByName, Debug)]
+struct PlanRow {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = "table")]
+    table: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>, column_name = "key")]
+    key: Option<String>,
+}
+
+/// A batched code read looks its codes up by primary key, first, whatever the statistics say.
+/// With `authorization_codes` analysed while it held one code and grown since, an inner join to
+/// `users` let MariaDB start from the user and walk all of that user's codes by the `user_id`
+/// index, testing the IN list on each: one benchmark user with 255 k codes made every read scan them all
+/// (BENCHMARKS.md, session 20, "A stall"). On both backends the read still finds every code.
+#[tokio::test]
+async fn a_batched_code_read_starts_from_the_codes_primary_key_even_with_stale_statistics() {
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+    use portcullis::store::{codes, Pool};
+
+    let (app, c) = setup().await;
+    let first = Secret::from_presented(app.code_for(&c, "hal", "read").await).digest();
+    if let Pool::Mysql(p, ..) = &app.pool {
+        // Statistics of a one-code table, kept while the table grows.
+        let mut conn = p.get().await.unwrap();
+        conn.batch_execute(
+            "ALTER TABLE authorization_codes STATS_AUTO_RECALC = 0; \
+             ANALYZE TABLE authorization_codes, users",
+        )
+        .await
+        .unwrap();
+    }
+    if let Pool::Mysql(p, ..) = &app.pool {
+        // Then it grows: 2,000 more codes of the same user, copies of the first.
+        let mut conn = p.get().await.unwrap();
+        conn.batch_execute(
+            "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+             redirect_uri_explicit, scope, code_challenge, code_challenge_method, nonce, \
+             family_id, created_at, expires_at, consumed_at, auth_time, resource, sid) \
+             SELECT UNHEX(SHA2(CONCAT(s.seq, 'copy'), 256)), client_id, user_id, redirect_uri, \
+             redirect_uri_explicit, scope, code_challenge, code_challenge_method, nonce, \
+             family_id, created_at, expires_at, consumed_at, auth_time, resource, sid \
+             FROM authorization_codes JOIN seq_1_to_2000 s",
+        )
+        .await
+        .unwrap();
+    }
+    let mut digests = vec![first];
+    for _ in 0..15 {
+        let code = app.code_for(&c, "hal", "read").await;
+        digests.push(Secret::from_presented(code).digest());
+    }
+
+    let reads: Vec<CodeRead> = digests.iter().map(|d| CodeRead::new(*d)).collect();
+    let found = CodeRead::run_batch(&app.pool, &reads).await;
+    for (read, digest) in found.into_iter().zip(&digests) {
+        let read = read.unwrap().expect("every code is found");
+        assert_eq!(read.code.code_hash, digest.as_bytes());
+        assert!(!read.used && !read.user_disabled);
+    }
+
+    let Pool::Mysql(p, ..) = &app.pool else {
+        return;
+    };
+    let mut conn = p.get().await.unwrap();
+    let mut explain =
+        diesel::sql_query(format!("EXPLAIN {}", codes::code_read_sql(digests.len()))).into_boxed();
+    for d in &digests {
+        explain = explain.bind::<diesel::sql_types::Binary, _>(d.as_bytes().to_vec());
+    }
+    let plan: Vec<PlanRow> = explain.load(&mut *conn).await.unwrap();
+    assert_eq!(plan[0].table, "authorization_codes", "{plan:?}");
+    assert_eq!(plan[0].key.as_deref(), Some("PRIMARY"), "{plan:?}");
+}
