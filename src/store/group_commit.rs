@@ -91,9 +91,7 @@ impl<J: Job> Batcher<J> {
             ))
         })
     }
-}
 
-impl<J: Job> Batcher<J> {
     /// A read: batched on MariaDB, where every statement costs a round trip and the server's
     /// fixed work; run alone on SQLite, whose readers run side by side in the process.
     pub async fn read(&self, pool: &Pool, job: J) -> StoreResult<J::Outcome> {
