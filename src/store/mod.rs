@@ -6,6 +6,7 @@
 //! run on the one writer connection (`SqlitePools`), so writers queue in the process, in order,
 //! instead of sleeping in SQLite's busy handler; on MariaDB it is the same pool as `db_run!`.
 
+pub mod checkpointer;
 pub mod clients;
 pub mod codes;
 pub mod consents;
@@ -262,6 +263,8 @@ pub struct SqlitePools {
     pub readers: DeadPool<SqliteConn>,
     pub writer: DeadPool<SqliteWriterConn>,
     pub batchers: Batchers,
+    /// The WAL's checkpoints, off the writer; stops with the last clone of the pools.
+    _checkpointer: Arc<checkpointer::Checkpointer>,
 }
 
 /// Whether the pool's MariaDB server is a Galera node (`wsrep_on`), as its first connection
@@ -404,20 +407,29 @@ impl Pool {
             Backend::Sqlite(path) => {
                 prepare_sqlite_file(&path)?;
                 let t = statement_timeout;
+                let checkpointer = checkpointer::Checkpointer::start(path.clone())
+                    .map_err(|e| StoreError::Config(format!("SQLite checkpoint thread: {e}")))?;
                 Ok(Pool::Sqlite(SqlitePools {
                     readers: sqlite_pool(
                         &path,
                         settings.pool_size,
                         timeouts,
-                        Box::new(move |url| Box::pin(establish_sqlite(url.to_string(), t))),
+                        Box::new(move |url| Box::pin(establish_sqlite(url.to_string(), t, None))),
                     )?,
                     writer: sqlite_pool(
                         &path,
                         1,
                         timeouts,
-                        Box::new(move |url| Box::pin(establish_sqlite(url.to_string(), t))),
+                        Box::new(move |url| {
+                            Box::pin(establish_sqlite(
+                                url.to_string(),
+                                t,
+                                Some(checkpointer::WRITER_AUTOCHECKPOINT_PAGES),
+                            ))
+                        }),
                     )?,
                     batchers: Batchers::default(),
+                    _checkpointer: Arc::new(checkpointer),
                 }))
             }
             Backend::Mysql(url) => {
@@ -625,13 +637,23 @@ pub(crate) fn establish_sqlite_sync(
     Ok(conn)
 }
 
+/// `autocheckpoint`: for the writer, the WAL size in pages past which its own commits
+/// checkpoint (`checkpointer` normally does it first); readers never write, so never checkpoint.
 async fn establish_sqlite<S: diesel_async::sync_connection_wrapper::SpawnBlocking>(
     path: String,
     busy_timeout: Duration,
+    autocheckpoint: Option<u32>,
 ) -> diesel::ConnectionResult<SyncConnectionWrapper<SqliteConnection, S>> {
-    let conn = tokio::task::spawn_blocking(move || establish_sqlite_sync(&path, busy_timeout))
-        .await
-        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
+    let conn = tokio::task::spawn_blocking(move || {
+        let mut conn = establish_sqlite_sync(&path, busy_timeout)?;
+        if let Some(pages) = autocheckpoint {
+            conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {pages};"))
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+        }
+        Ok::<_, diesel::ConnectionError>(conn)
+    })
+    .await
+    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
     Ok(SyncConnectionWrapper::new(conn))
 }
 

@@ -615,3 +615,36 @@ async fn issued_access_token(app: &crate::helpers::TestApp, basic: Option<(&str,
     let issued: serde_json::Value = r.json().await.unwrap();
     issued["access_token"].as_str().unwrap().to_string()
 }
+
+/// Issue 15, session 21: on SQLite the WAL is copied into the database file by a thread of its
+/// own (`store::checkpointer`), not inside the writer's commits, which would do it only past
+/// 20,000 pages (80 MiB). So what the writer commits reaches the database file while the server
+/// runs, long before the WAL is that big.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_run_beside_the_writer() {
+    if mysql_base_url().is_some() {
+        eprintln!("SQLite only (MariaDB has no WAL file of ours): the SQLite run covers it");
+        return;
+    }
+    let app = spawn_app().await;
+    let client = app.resource_server().await;
+    let secret = client.secret.clone().unwrap();
+    let basic = Some((client.id.as_str(), secret.as_str()));
+    let file = app.db.dir.path().join("portcullis.db");
+    let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap();
+    let before = size();
+
+    // 400 tokens, 8 at a time: a few MiB of WAL, far under the writer's own threshold.
+    for _ in 0..50 {
+        let batch = (0..8).map(|_| issued_access_token(&app, basic));
+        futures_util::future::join_all(batch).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while size() <= before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        size() > before,
+        "the database file stayed at {before} bytes: nothing was checkpointed"
+    );
+}
